@@ -1,0 +1,221 @@
+/* bstrcheck internal header: one section per file that defines it.
+ * Everything here has hidden visibility; the exported surface is only the
+ * Sys* entry points and the bstrcheck_* API (exports.map). */
+#ifndef BC_H
+#define BC_H
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BC_EXPORT __attribute__((visibility("default")))
+#define BC_NOINLINE __attribute__((noinline))
+#define BC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define BC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define BC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The Windows types, spelled out: bstrcheck has no windows.h. OLECHAR's
+ * width is a run-time option, so BSTR is an opaque pointer here. */
+typedef void *bc_bstr_t;
+typedef int32_t bc_hresult_t;
+#define BC_S_OK ((bc_hresult_t)0)
+#define BC_E_INVALIDARG ((bc_hresult_t)0x80070057)
+
+typedef uint32_t bc_stack_id_t; /* 0 means "no stack" */
+
+/* ------------------------------------------------------------ "options.c" */
+/* Same order as the choices of "mode" in options.inc. */
+typedef enum { BC_MODE_AUTO, BC_MODE_OWN, BC_MODE_FORWARD } bc_mode_t;
+
+#define BC_OPT_CTYPE_BOOL int
+#define BC_OPT_CTYPE_INT int
+#define BC_OPT_CTYPE_ENUM int
+#define BC_OPT_CTYPE_STR const char *
+
+typedef struct bc_options {
+#define BC_OPTION(kind, name, deflt, range, desc) BC_OPT_CTYPE_##kind name;
+#include "options.inc"
+#undef BC_OPTION
+} bc_options_t;
+
+extern bc_options_t bc_opt;
+
+/* Reset bc_opt to the defaults, then apply "name=value:name=value" from
+ * TEXT (NULL: nothing). Bad names and values warn and keep the default.
+ * Returns the number of warnings. */
+int bc_options_parse(const char *text);
+/* Print every option with its default and meaning to fd. */
+void bc_options_print_help(int fd);
+
+/* ---------------------------------------------------------------- "log.c" */
+/* Formatting into a fixed buffer, never malloc: safe while reporting. */
+void bc_log_write(int fd, const char *buf, size_t len);
+__attribute__((format(printf, 1, 2))) void bc_warn(const char *fmt, ...);
+
+/* --------------------------------------------------------------- "init.c" */
+extern volatile int bc_ready;    /* options read, tables set up */
+extern volatile int bc_finished; /* the exit report has run */
+void bc_init_slow(void);
+static inline void bc_ensure_init(void)
+{
+    if (BC_UNLIKELY(!bc_ready))
+        bc_init_slow();
+}
+
+/* -------------------------------------------------------------- "guard.c" */
+/* Depth of Sys* calls on this thread: only the outermost one records. */
+extern __thread int bc_depth __attribute__((tls_model("initial-exec")));
+
+/* -------------------------------------------------------------- "stack.c" */
+#define BC_MAX_FRAMES 256
+void bc_stack_init(void);
+/* Capture the caller's stack into FRAMES (at most MAX entries), the shim's
+ * own frames cut. Returns the number of frames. */
+uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max);
+/* Capture and store in the depot: the common path of every entry point. */
+bc_stack_id_t bc_stack_here(void);
+
+/* -------------------------------------------------------------- "depot.c" */
+typedef struct bc_stack {
+    uint32_t nframes;
+    const uintptr_t *frames;
+} bc_stack_t;
+
+/* Deduplicate a stack into a 32-bit id; 0 when out of memory. */
+bc_stack_id_t bc_depot_put(const uintptr_t *frames, uint32_t nframes);
+/* The frames behind ID; nframes == 0 for id 0 or an unknown id. */
+bc_stack_t bc_depot_get(bc_stack_id_t id);
+uint32_t bc_depot_count(void);
+/* Call FN for every stored stack (report time). */
+void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg);
+
+/* -------------------------------------------------------------- "table.c" */
+enum { BC_LIVE = 0, BC_FREED = 1 };
+
+typedef struct bc_record bc_record_t;
+typedef struct bc_shard bc_shard_t;
+
+#include <uthash.h>
+
+struct bc_record {
+    UT_hash_handle hh;
+    uintptr_t bstr;          /* key: the BSTR pointer handed to the program */
+    uint64_t seq;            /* allocation ordinal, for checkpoints */
+    bc_record_t *qnext;      /* quarantine FIFO link */
+    uint32_t bytes;          /* byte length at allocation (the prefix) */
+    bc_stack_id_t alloc_stack;
+    bc_stack_id_t free_stack;
+    uint16_t pins;           /* SysAddRefString count */
+    uint8_t state;           /* BC_LIVE or BC_FREED */
+    uint8_t free_pending;    /* SysFreeString seen while pinned */
+};
+
+typedef struct bc_counts {
+    uint64_t allocations;
+    uint64_t frees;
+} bc_counts_t;
+
+void bc_table_init(void);
+/* The shard that owns BSTR, locked. */
+bc_shard_t *bc_table_lock(uintptr_t bstr);
+void bc_table_unlock(bc_shard_t *shard);
+/* With the shard locked: */
+bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr);
+/* Insert a new live record; false when out of memory. Counts an allocation. */
+bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
+                     bc_stack_id_t stack);
+/* Mark REC freed (counts a free) and hold it in quarantine; records pushed
+ * out of the quarantine are released (their memory returned). */
+void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack);
+/* Lock every shard (report time, fork) and unlock them again. */
+void bc_table_lock_all(void);
+void bc_table_unlock_all(void);
+/* With all shards locked: visit every record; sum the counters. */
+void bc_table_foreach(void (*fn)(const bc_record_t *, void *), void *arg);
+bc_counts_t bc_table_counts(void);
+/* Next allocation ordinal (checkpoint markers compare against it). */
+uint64_t bc_table_next_seq(void);
+
+/* ---------------------------------------------------------- "own_runtime.c" */
+/* bstrcheck as the BSTR runtime: Windows layout, pointer-aligned data,
+ * the 4-byte byte-length prefix right before it, rounded to 16 bytes. */
+unsigned bc_own_width(void);
+/* A new BSTR of BYTES bytes, copying COPY bytes from SRC (may be NULL) and
+ * zeroing the rest and the terminator. NULL when out of memory. */
+bc_bstr_t bc_own_alloc(const void *src, size_t copy, uint32_t bytes);
+/* Give BSTR's block back (it leaves the quarantine). */
+void bc_own_release(bc_bstr_t bstr, uint32_t bytes);
+/* Size of the block behind a BSTR of BYTES bytes (quarantine accounting). */
+size_t bc_own_block_size(uint32_t bytes);
+/* The prefix as stored in memory. */
+static inline uint32_t bc_own_prefix(bc_bstr_t bstr)
+{
+    return ((const uint32_t *)bstr)[-1];
+}
+
+/* -------------------------------------------------------------- "track.c" */
+/* What the entry points do once past the guard: the bookkeeping around the
+ * runtime. Each returns what the Sys* function returns. */
+bc_bstr_t bc_track_alloc(const void *src, size_t copy, uint64_t bytes);
+int bc_track_realloc(bc_bstr_t *pbstr, const void *src, uint64_t chars, bool src_is_sz);
+void bc_track_free(bc_bstr_t bstr);
+uint32_t bc_track_byte_len(bc_bstr_t bstr, const char *fn);
+bc_hresult_t bc_track_addref(bc_bstr_t bstr);
+void bc_track_release(bc_bstr_t bstr);
+/* Length in OLECHARs of a NUL-terminated string of the current width. */
+size_t bc_olestr_len(const void *psz);
+
+/* ------------------------------------------------------------- "events.c" */
+typedef enum {
+    BC_KIND_LEAK,
+    BC_KIND_DOUBLE_FREE,
+    BC_KIND_INVALID_FREE,
+    BC_KIND_USE_AFTER_FREE,
+    BC_KIND_OVERFLOW,
+    BC_KIND_PREFIX_CORRUPT,
+    BC_KIND_INVALID_BSTR,
+    BC_KIND_MISMATCHED_FREE,
+    BC_KIND_COUNT
+} bc_kind_t;
+
+typedef enum {
+    BC_ROLE_ALLOC,
+    BC_ROLE_FREE,
+    BC_ROLE_PREVIOUS_FREE,
+    BC_ROLE_ACCESS,
+    BC_ROLE_COUNT
+} bc_role_t;
+
+#define BC_SAMPLE_CHARS 64
+#define BC_SAMPLE_MAX (BC_SAMPLE_CHARS * 4 + 4)
+#define BC_DETAIL_MAX 200
+
+/* One finding: a group of identical events (same kind and stacks). */
+typedef struct bc_finding {
+    bc_kind_t kind;
+    uint64_t count;
+    uint64_t bytes;
+    bc_stack_id_t stacks[BC_ROLE_COUNT];
+    char sample[BC_SAMPLE_MAX]; /* UTF-8, unescaped, may hold NULs */
+    uint32_t sample_len;        /* 0: no sample */
+    char detail[BC_DETAIL_MAX];
+} bc_finding_t;
+
+extern const char *const bc_kind_names[BC_KIND_COUNT];
+extern const char *const bc_role_names[BC_ROLE_COUNT];
+
+/* Record an error event (slow path). BSTR, when readable (our own memory),
+ * provides the sample. */
+BC_NOINLINE void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
+                          bc_bstr_t sample_bstr, uint32_t sample_bytes,
+                          uint64_t bytes, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* Visit every error finding recorded so far. */
+void bc_events_foreach(void (*fn)(const bc_finding_t *, void *), void *arg);
+uint64_t bc_events_count(bc_kind_t kind);
+
+#endif /* BC_H */

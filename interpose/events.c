@@ -1,0 +1,94 @@
+/* Error events (everything but leaks), grouped as they happen: identical
+ * events (same kind and stacks) become one finding with a count. Only the
+ * slow path comes here, under one mutex. */
+#include "bc.h"
+#include "report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const bc_kind_names[BC_KIND_COUNT] = {
+    "leak", "double_free", "invalid_free", "use_after_free",
+    "overflow", "prefix_corrupt", "invalid_bstr", "mismatched_free",
+};
+
+const char *const bc_role_names[BC_ROLE_COUNT] = {
+    "alloc", "free", "previous_free", "access",
+};
+
+typedef struct event_key {
+    uint32_t kind;
+    bc_stack_id_t stacks[BC_ROLE_COUNT];
+} event_key_t;
+
+typedef struct event_group {
+    UT_hash_handle hh;
+    event_key_t key;
+    uint64_t order; /* first seen; findings keep that order */
+    bc_finding_t finding;
+} event_group_t;
+
+static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
+static event_group_t *groups;
+static uint64_t group_count;
+static uint64_t kind_counts[BC_KIND_COUNT];
+static uint64_t lost_events;
+
+void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
+              bc_bstr_t sample_bstr, uint32_t sample_bytes, uint64_t bytes,
+              const char *fmt, ...)
+{
+    event_key_t key;
+    memset(&key, 0, sizeof key);
+    key.kind = kind;
+    memcpy(key.stacks, stacks, sizeof key.stacks);
+
+    pthread_mutex_lock(&events_lock);
+    kind_counts[kind]++;
+    event_group_t *g = NULL;
+    HASH_FIND(hh, groups, &key, sizeof key, g);
+    if (g) {
+        g->finding.count++;
+        g->finding.bytes += bytes;
+        pthread_mutex_unlock(&events_lock);
+        return;
+    }
+    g = calloc(1, sizeof *g);
+    if (!g) {
+        lost_events++;
+        pthread_mutex_unlock(&events_lock);
+        return;
+    }
+    g->key = key;
+    g->order = group_count++;
+    g->finding.kind = kind;
+    g->finding.count = 1;
+    g->finding.bytes = bytes;
+    memcpy(g->finding.stacks, stacks, sizeof g->finding.stacks);
+    if (sample_bstr)
+        g->finding.sample_len = bc_sample_utf8(sample_bstr, sample_bytes, bc_own_width(), g->finding.sample,
+                       sizeof g->finding.sample);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->finding.detail, sizeof g->finding.detail, fmt, ap);
+    va_end(ap);
+    HASH_ADD(hh, groups, key, sizeof key, g);
+    pthread_mutex_unlock(&events_lock);
+}
+
+void bc_events_foreach(void (*fn)(const bc_finding_t *, void *), void *arg)
+{
+    pthread_mutex_lock(&events_lock);
+    for (event_group_t *g = groups; g; g = g->hh.next)
+        fn(&g->finding, arg);
+    pthread_mutex_unlock(&events_lock);
+}
+
+uint64_t bc_events_count(bc_kind_t kind)
+{
+    pthread_mutex_lock(&events_lock);
+    uint64_t n = kind_counts[kind];
+    pthread_mutex_unlock(&events_lock);
+    return n;
+}

@@ -1,0 +1,7 @@
+/* The recursion guard. A counter, not a flag: a real runtime's
+ * SysAllocString may call SysAllocStringLen through its PLT, and only the
+ * outermost call may record. initial-exec TLS keeps the hot test a single
+ * %fs-relative load, with no call into the dynamic linker. */
+#include "bc.h"
+
+__thread int bc_depth __attribute__((tls_model("initial-exec")));

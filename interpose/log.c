@@ -1,0 +1,41 @@
+/* Diagnostics: formatted into a fixed stack buffer and written with write(2),
+ * so a warning never allocates and never touches the program's stdio. */
+#include "bc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+void bc_log_write(int fd, const char *buf, size_t len)
+{
+    int saved = errno;
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        buf += n;
+        len -= (size_t)n;
+    }
+    errno = saved;
+}
+
+void bc_warn(const char *fmt, ...)
+{
+    char line[512];
+    int saved = errno;
+    int n = snprintf(line, sizeof line, "==%d==bstrcheck: warning: ", (int)getpid());
+    if (n < 0)
+        n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    line[len++] = '\n';
+    bc_log_write(2, line, len);
+    errno = saved;
+}

@@ -1,0 +1,222 @@
+/* Report files. A regular file is written under a temporary name and
+ * renamed into place, so no reader ever sees half a report; devices and
+ * FIFOs (/dev/stderr, /dev/null, a pipe) are written directly and never
+ * replaced; a symlink planted at a report path is refused. */
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool bc_path_expand(const char *template_path, char *out, size_t outsz)
+{
+    size_t len = 0;
+    for (const char *p = template_path; *p; p++) {
+        char pid[24];
+        const char *piece = p;
+        size_t n = 1;
+        if (p[0] == '%' && p[1] == 'p') {
+            n = (size_t)snprintf(pid, sizeof pid, "%d", (int)getpid());
+            piece = pid;
+            p++;
+        }
+        if (len + n >= outsz)
+            return false;
+        memcpy(out + len, piece, n);
+        len += n;
+    }
+    out[len] = '\0';
+    return true;
+}
+
+void bc_out_init_fd(bc_out_t *out, int fd)
+{
+    out->fd = fd;
+    out->own_fd = false;
+    out->failed = false;
+    out->len = 0;
+    out->path[0] = '\0';
+    out->tmp_path[0] = '\0';
+}
+
+static bool open_direct(bc_out_t *out)
+{
+    out->fd = open(out->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+    return out->fd >= 0;
+}
+
+static bool open_temporary(bc_out_t *out)
+{
+    int n = snprintf(out->tmp_path, sizeof out->tmp_path, "%s.tmp.%d", out->path,
+                     (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof out->tmp_path) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    unlink(out->tmp_path); /* a stale one from a previous process with our pid */
+    out->fd = open(out->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    return out->fd >= 0;
+}
+
+bool bc_out_open(bc_out_t *out, const char *destination)
+{
+    bc_out_init_fd(out, -1);
+    if (strcmp(destination, "stderr") == 0) {
+        out->fd = 2;
+        return true;
+    }
+    if (strcmp(destination, "stdout") == 0) {
+        out->fd = 1;
+        return true;
+    }
+    if (!bc_path_expand(destination, out->path, sizeof out->path)) {
+        bc_warn("report path '%s' is too long; report not written", destination);
+        return false;
+    }
+    struct stat link_st, st;
+    bool exists = lstat(out->path, &link_st) == 0;
+    bool ok;
+    if (exists && S_ISLNK(link_st.st_mode) && stat(out->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        ok = open_direct(out); /* /dev/stderr and friends: a link to a device */
+    } else if (exists && S_ISLNK(link_st.st_mode)) {
+        bc_warn("refusing to write report '%s': it is a symbolic link", out->path);
+        return false;
+    } else if (exists && !S_ISREG(link_st.st_mode)) {
+        ok = open_direct(out);
+    } else {
+        ok = open_temporary(out);
+    }
+    if (!ok) {
+        bc_warn("cannot write report '%s': %s", out->path, strerror(errno));
+        out->tmp_path[0] = '\0';
+        return false;
+    }
+    out->own_fd = true;
+    return true;
+}
+
+void bc_out_flush(bc_out_t *out)
+{
+    size_t done = 0;
+    while (done < out->len && !out->failed) {
+        ssize_t n = write(out->fd, out->buf + done, out->len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            out->failed = true;
+            break;
+        }
+        done += (size_t)n;
+    }
+    out->len = 0;
+}
+
+void bc_out_write(bc_out_t *out, const char *s, size_t len)
+{
+    while (len > 0) {
+        if (out->len == sizeof out->buf)
+            bc_out_flush(out);
+        size_t n = sizeof out->buf - out->len;
+        if (n > len)
+            n = len;
+        memcpy(out->buf + out->len, s, n);
+        out->len += n;
+        s += n;
+        len -= n;
+    }
+}
+
+void bc_out_puts(bc_out_t *out, const char *s)
+{
+    bc_out_write(out, s, strlen(s));
+}
+
+void bc_out_printf(bc_out_t *out, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        bc_out_write(out, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+bool bc_out_close(bc_out_t *out)
+{
+    int saved = errno;
+    bc_out_flush(out);
+    bool ok = !out->failed;
+    if (out->own_fd) {
+        if (close(out->fd) != 0)
+            ok = false;
+        if (out->tmp_path[0]) {
+            if (ok && rename(out->tmp_path, out->path) != 0)
+                ok = false;
+            if (!ok)
+                unlink(out->tmp_path);
+        }
+        if (!ok)
+            bc_warn("writing report '%s' failed: %s", out->path, strerror(errno));
+    }
+    out->fd = -1;
+    errno = saved;
+    return ok;
+}
+
+void bc_out_json_string(bc_out_t *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    bc_out_write(out, "\"", 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+        switch (c) {
+        case '"': bc_out_write(out, "\\\"", 2); break;
+        case '\\': bc_out_write(out, "\\\\", 2); break;
+        case '\n': bc_out_write(out, "\\n", 2); break;
+        case '\r': bc_out_write(out, "\\r", 2); break;
+        case '\t': bc_out_write(out, "\\t", 2); break;
+        default:
+            if (c < 0x20 || c == 0x7F) {
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                bc_out_write(out, esc, 6);
+            } else {
+                bc_out_write(out, (const char *)&c, 1);
+            }
+        }
+    }
+    bc_out_write(out, "\"", 1);
+}
+
+void bc_out_text_escaped(bc_out_t *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[4];
+        switch (c) {
+        case '"': bc_out_write(out, "\\\"", 2); break;
+        case '\\': bc_out_write(out, "\\\\", 2); break;
+        case '\n': bc_out_write(out, "\\n", 2); break;
+        case '\r': bc_out_write(out, "\\r", 2); break;
+        case '\t': bc_out_write(out, "\\t", 2); break;
+        case '\0': bc_out_write(out, "\\0", 2); break;
+        default:
+            if (c < 0x20 || c == 0x7F) {
+                esc[0] = '\\';
+                esc[1] = 'x';
+                esc[2] = hex[c >> 4];
+                esc[3] = hex[c & 15];
+                bc_out_write(out, esc, 4);
+            } else {
+                bc_out_write(out, (const char *)&c, 1);
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+/* Building a report: leaks are grouped by allocation stack straight from
+ * the table (memory grows with the number of groups, not of BSTRs), error
+ * findings come from events.c; then the writers and the exit status. */
+#include "report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct leak_group {
+    UT_hash_handle hh;
+    bc_stack_id_t stack; /* key */
+    bc_finding_t finding;
+} leak_group_t;
+
+typedef struct leak_scan {
+    uint64_t min_seq;
+    leak_group_t *groups;
+    size_t ngroups;
+    uint64_t leaked, leaked_bytes;
+    bool out_of_memory;
+} leak_scan_t;
+
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void scan_record(const bc_record_t *rec, void *arg)
+{
+    leak_scan_t *scan = arg;
+    if (rec->state != BC_LIVE || rec->seq < scan->min_seq)
+        return;
+    scan->leaked++;
+    scan->leaked_bytes += rec->bytes;
+    leak_group_t *g = NULL;
+    HASH_FIND(hh, scan->groups, &rec->alloc_stack, sizeof rec->alloc_stack, g);
+    if (!g) {
+        g = calloc(1, sizeof *g);
+        if (!g) {
+            scan->out_of_memory = true;
+            return;
+        }
+        g->stack = rec->alloc_stack;
+        g->finding.kind = BC_KIND_LEAK;
+        g->finding.stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
+        g->finding.sample_len = bc_sample_utf8((const void *)rec->bstr, rec->bytes,
+                                               bc_own_width(), g->finding.sample,
+                                               sizeof g->finding.sample);
+        HASH_ADD(hh, scan->groups, stack, sizeof g->stack, g);
+        scan->ngroups++;
+    }
+    g->finding.count++;
+    g->finding.bytes += rec->bytes;
+}
+
+typedef struct finding_list {
+    bc_finding_t *items;
+    size_t len, cap;
+} finding_list_t;
+
+static void push_finding(const bc_finding_t *f, void *arg)
+{
+    finding_list_t *list = arg;
+    if (list->len < list->cap)
+        list->items[list->len++] = *f;
+}
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const bc_finding_t *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? 1 : -1;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return x->stacks[BC_ROLE_ALLOC] < y->stacks[BC_ROLE_ALLOC] ? -1 : 1;
+}
+
+static void count_event_group(const bc_finding_t *f, void *arg)
+{
+    (void)f;
+    (*(size_t *)arg)++;
+}
+
+/* Fill REPORT with everything found so far; leaks only from ordinal
+ * MIN_SEQ on, and none at all when WITH_LEAKS is false. */
+static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool with_errors)
+{
+    memset(report, 0, sizeof *report);
+    report->pid = (int)getpid();
+    report->parent_pid = (int)getppid();
+    report->exe = bc_exe_path();
+    report->mode = "own";
+
+    leak_scan_t scan = {.min_seq = min_seq};
+    bc_table_lock_all();
+    if (with_leaks)
+        bc_table_foreach(scan_record, &scan);
+    bc_counts_t counts = bc_table_counts();
+    bc_table_unlock_all();
+    if (scan.out_of_memory)
+        bc_warn("out of memory while grouping leaks; some groups are missing");
+
+    report->allocations = counts.allocations;
+    report->frees = counts.frees;
+    report->leaked = scan.leaked;
+    report->leaked_bytes = scan.leaked_bytes;
+    for (int k = 0; k < BC_KIND_COUNT; k++)
+        report->events[k] = k == BC_KIND_LEAK ? 0 : bc_events_count((bc_kind_t)k);
+
+    size_t nerrors = 0;
+    if (with_errors)
+        bc_events_foreach(count_event_group, &nerrors);
+    finding_list_t list = {0};
+    list.cap = nerrors + scan.ngroups;
+    list.items = list.cap ? calloc(list.cap, sizeof *list.items) : NULL;
+    if (list.cap && !list.items) {
+        bc_warn("out of memory while building the report");
+        list.cap = 0;
+    }
+    if (with_errors)
+        bc_events_foreach(push_finding, &list);
+    size_t first_leak = list.len;
+    leak_group_t *g, *tmp;
+    HASH_ITER(hh, scan.groups, g, tmp) {
+        push_finding(&g->finding, &list);
+        HASH_DELETE(hh, scan.groups, g);
+        free(g);
+    }
+    qsort(list.items + first_leak, list.len - first_leak, sizeof *list.items, by_size_desc);
+    report->findings = list.items;
+    report->nfindings = list.len;
+    report->leak_groups = list.len - first_leak;
+}
+
+static void write_outputs(const bc_report_t *report, bool with_json)
+{
+    bc_out_t out;
+    if (report->nfindings > 0 || strcmp(report->reason, "exit") != 0) {
+        if (!bc_out_open(&out, bc_opt.log_path))
+            bc_out_open(&out, "stderr"); /* never lose the report */
+        bc_text_write(&out, report);
+        bc_out_close(&out);
+    }
+    if (with_json && bc_opt.json_path[0] && bc_out_open(&out, bc_opt.json_path)) {
+        bc_json_write(&out, report);
+        bc_out_close(&out);
+    }
+}
+
+int bc_report_at_exit(void)
+{
+    pthread_mutex_lock(&report_lock);
+    if (bc_finished) {
+        pthread_mutex_unlock(&report_lock);
+        return 0;
+    }
+    bc_finished = 1;
+    bc_depth++; /* Sys* calls from here on are not ours to record */
+    bc_report_t report;
+    collect(&report, 0, bc_opt.detect_leaks != 0, true);
+    report.reason = "exit";
+    write_outputs(&report, true);
+    size_t findings = report.nfindings;
+    free(report.findings);
+    bc_depth--;
+    pthread_mutex_unlock(&report_lock);
+    return findings > 0 ? bc_opt.exitcode : 0;
+}
+
+void bc_exit_now(int status)
+{
+    fflush(NULL); /* exit() would have flushed stdio after us */
+    _exit(status);
+}
+
+size_t bc_report_leaks_since(uint64_t seq, bool report_them)
+{
+    pthread_mutex_lock(&report_lock);
+    bc_depth++;
+    bc_report_t report;
+    collect(&report, seq, true, false);
+    report.reason = "checkpoint";
+    size_t leaked = (size_t)report.leaked;
+    if (report_them && leaked > 0)
+        write_outputs(&report, false);
+    free(report.findings);
+    bc_depth--;
+    pthread_mutex_unlock(&report_lock);
+    return leaked;
+}
+
+void bc_report_now(void)
+{
+    pthread_mutex_lock(&report_lock);
+    bc_depth++;
+    bc_report_t report;
+    collect(&report, 0, bc_opt.detect_leaks != 0, true);
+    report.reason = "report_now";
+    write_outputs(&report, true);
+    free(report.findings);
+    bc_depth--;
+    pthread_mutex_unlock(&report_lock);
+}

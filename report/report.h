@@ -1,0 +1,97 @@
+/* bstrcheck's report side: from the table and the events to text, JSON and
+ * the exit status. Runs at exit (or when the client API asks), never on the
+ * allocation path. */
+#ifndef BC_REPORT_H
+#define BC_REPORT_H
+
+#include "bc.h"
+
+#include <limits.h>
+
+/* ----------------------------------------------------------------- "utf.c" */
+/* The first BC_SAMPLE_CHARS characters of a BSTR of BYTES bytes and WIDTH
+ * (2: UTF-16, 4: UTF-32) as UTF-8 into OUT; bad code units become U+FFFD,
+ * a longer string ends in "...". Returns the length written (NULs kept). */
+uint32_t bc_sample_utf8(const void *bstr, uint32_t bytes, unsigned width, char *out,
+                        size_t outsz);
+/* Append one UTF-8 code point; returns bytes written (0 if it does not fit). */
+size_t bc_utf8_put(uint32_t cp, char *out, size_t room);
+
+/* -------------------------------------------------------------- "output.c" */
+/* A buffered writer over a file descriptor; never allocates. */
+typedef struct bc_out {
+    int fd;
+    bool own_fd;        /* we opened it: close at the end */
+    bool failed;        /* a write failed; the file is abandoned */
+    size_t len;
+    char path[PATH_MAX];     /* final path ("" for stdio) */
+    char tmp_path[PATH_MAX]; /* written here, then renamed ("" if direct) */
+    char buf[8192];
+} bc_out_t;
+
+/* Expand %p (the pid) in TEMPLATE into OUT. False if it does not fit. */
+bool bc_path_expand(const char *template_path, char *out, size_t outsz);
+/* Open a report destination: "stderr", "stdout", or a path (with %p). A
+ * regular file is written under a temporary name and renamed on close;
+ * devices and FIFOs are written directly; a symlink is refused. Returns
+ * false (after one warning) when it cannot be opened. */
+bool bc_out_open(bc_out_t *out, const char *destination);
+/* Write to an already open descriptor (tests, stderr). */
+void bc_out_init_fd(bc_out_t *out, int fd);
+void bc_out_write(bc_out_t *out, const char *s, size_t len);
+void bc_out_puts(bc_out_t *out, const char *s);
+__attribute__((format(printf, 2, 3))) void bc_out_printf(bc_out_t *out, const char *fmt, ...);
+void bc_out_flush(bc_out_t *out);
+/* Flush, close and (for a regular file) rename into place. */
+bool bc_out_close(bc_out_t *out);
+
+/* Escapers: LEN bytes of UTF-8 from S. */
+void bc_out_json_string(bc_out_t *out, const char *s, size_t len);
+void bc_out_text_escaped(bc_out_t *out, const char *s, size_t len);
+
+/* ----------------------------------------------------------- "symbolize.c" */
+typedef struct bc_frame_info {
+    uintptr_t pc;          /* the call instruction: return address - 1 */
+    const char *module;    /* path, never NULL ("" if unknown) */
+    uintptr_t offset;      /* pc - module base */
+    const char *function;  /* demangled, or NULL */
+    const char *file;      /* NULL until libdw provides it */
+    int line;              /* 0 if unknown */
+    bool inlined;
+} bc_frame_info_t;
+
+/* Symbolize the return address RA (cached per address). */
+bc_frame_info_t bc_symbolize(uintptr_t ra);
+/* The program's executable path. */
+const char *bc_exe_path(void);
+
+/* -------------------------------------------------------------- "report.c" */
+typedef struct bc_report {
+    const char *reason;     /* "exit", "checkpoint", "report_now" */
+    int pid, parent_pid;
+    const char *exe;
+    const char *mode;
+    uint64_t allocations, frees, leaked, leaked_bytes;
+    uint64_t events[BC_KIND_COUNT];
+    uint64_t suppressed, untracked_frees, released_by_free, injected_failures;
+    bc_finding_t *findings; /* errors in order seen, then leaks largest first */
+    size_t nfindings;
+    size_t leak_groups;
+} bc_report_t;
+
+/* The exit report; returns the status to exit with (0: leave it alone). */
+int bc_report_at_exit(void);
+/* Leave now with STATUS, flushing the program's stdio first. */
+__attribute__((noreturn)) void bc_exit_now(int status);
+/* BSTRs allocated at or after ordinal SEQ that are still live; with
+ * REPORT, also write them as leak findings to the log. */
+size_t bc_report_leaks_since(uint64_t seq, bool report);
+/* Write the text (and JSON) report of everything found so far. */
+void bc_report_now(void);
+
+/* ---------------------------------------------------------------- "text.c" */
+void bc_text_write(bc_out_t *out, const bc_report_t *report);
+/* -------------------------------------------------------------- "json.c" */
+void bc_json_write(bc_out_t *out, const bc_report_t *report);
+
+#endif /* BC_REPORT_H */

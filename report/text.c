@@ -1,0 +1,98 @@
+/* The text report, in LeakSanitizer's shape: one block per finding with
+ * its stacks, leaks grouped by allocation stack and largest first, one
+ * SUMMARY line at the end. */
+#include "report.h"
+
+static const char *const role_headings[BC_ROLE_COUNT] = {
+    "allocated at:", "freed at:", "previously freed at:", "accessed at:",
+};
+
+/* The order stacks are shown in: what happened, then its history. */
+static const bc_role_t role_order[BC_ROLE_COUNT] = {
+    BC_ROLE_ACCESS, BC_ROLE_FREE, BC_ROLE_PREVIOUS_FREE, BC_ROLE_ALLOC,
+};
+
+static void write_stack(bc_out_t *out, bc_stack_id_t id)
+{
+    bc_stack_t stack = bc_depot_get(id);
+    if (stack.nframes == 0) {
+        bc_out_puts(out, "    <no stack recorded>\n");
+        return;
+    }
+    for (uint32_t i = 0; i < stack.nframes; i++) {
+        bc_frame_info_t f = bc_symbolize(stack.frames[i]);
+        bc_out_printf(out, "    #%u 0x%lx", i, (unsigned long)f.pc);
+        if (f.function)
+            bc_out_printf(out, " in %s", f.function);
+        if (f.file)
+            bc_out_printf(out, " %s:%d", f.file, f.line);
+        else if (f.module[0])
+            bc_out_printf(out, " (%s+0x%lx)", f.module, (unsigned long)f.offset);
+        bc_out_puts(out, "\n");
+    }
+}
+
+static void write_sample(bc_out_t *out, const bc_finding_t *f)
+{
+    if (f->sample_len == 0)
+        return;
+    bc_out_puts(out, "  sample: \"");
+    bc_out_text_escaped(out, f->sample, f->sample_len);
+    bc_out_puts(out, "\"\n");
+}
+
+static void write_error(bc_out_t *out, int pid, const bc_finding_t *f)
+{
+    bc_out_printf(out, "==%d==ERROR: bstrcheck: %s: %s", pid, bc_kind_names[f->kind],
+                  f->detail);
+    if (f->count > 1)
+        bc_out_printf(out, " (%llu times)", (unsigned long long)f->count);
+    bc_out_puts(out, "\n");
+    bool first = true;
+    for (int i = 0; i < BC_ROLE_COUNT; i++) {
+        bc_role_t role = role_order[i];
+        if (!f->stacks[role])
+            continue;
+        if (!first)
+            bc_out_printf(out, "  %s\n", role_headings[role]);
+        first = false;
+        write_stack(out, f->stacks[role]);
+    }
+    if (first)
+        write_stack(out, 0);
+    write_sample(out, f);
+    bc_out_puts(out, "\n");
+}
+
+static void write_leak(bc_out_t *out, const bc_finding_t *f)
+{
+    bc_out_printf(out, "Leak of %llu BSTR(s), %llu bytes, allocated from:\n",
+                  (unsigned long long)f->count, (unsigned long long)f->bytes);
+    write_stack(out, f->stacks[BC_ROLE_ALLOC]);
+    write_sample(out, f);
+    bc_out_puts(out, "\n");
+}
+
+void bc_text_write(bc_out_t *out, const bc_report_t *r)
+{
+    bool checkpoint = r->reason[0] == 'c';
+    bc_out_puts(out, "=================================================================\n");
+    for (size_t i = 0; i < r->nfindings; i++)
+        if (r->findings[i].kind != BC_KIND_LEAK)
+            write_error(out, r->pid, &r->findings[i]);
+    if (r->leak_groups > 0)
+        bc_out_printf(out, "==%d==ERROR: bstrcheck: detected BSTR leaks%s\n\n", r->pid,
+                      checkpoint ? " since the checkpoint" : "");
+    for (size_t i = 0; i < r->nfindings; i++)
+        if (r->findings[i].kind == BC_KIND_LEAK)
+            write_leak(out, &r->findings[i]);
+
+    bc_out_printf(out, "SUMMARY: bstrcheck: %llu leaked BSTR(s) (%llu bytes) in %zu group(s)",
+                  (unsigned long long)r->leaked, (unsigned long long)r->leaked_bytes,
+                  r->leak_groups);
+    for (int k = 0; k < BC_KIND_COUNT; k++)
+        if (r->events[k])
+            bc_out_printf(out, ", %llu %s", (unsigned long long)r->events[k], bc_kind_names[k]);
+    bc_out_printf(out, "; %llu allocation(s), %llu free(s).\n",
+                  (unsigned long long)r->allocations, (unsigned long long)r->frees);
+}
