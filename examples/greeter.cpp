@@ -7,6 +7,7 @@
 #include "oleauto.h"
 
 #include <cstdio>
+#include <initializer_list>
 
 struct IGreeter {
     virtual HRESULT SetName(BSTR name) = 0;        // [in]
@@ -85,9 +86,8 @@ static void greet(IGreeter *greeter, const OLECHAR *who)
 int main()
 {
     Greeter greeter;
-    greet(&greeter, u"Ada");
-    greet(&greeter, u"Grace");
-    greet(&greeter, u"Katherine");
+    for (const OLECHAR *who : {u"Ada", u"Grace", u"Katherine"})
+        greet(&greeter, who);
 
     BSTR title = nullptr;
     greeter.GetTitle(&title);

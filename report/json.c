@@ -18,9 +18,9 @@ static void string_or_null(bc_out_t *out, const char *s)
         bc_out_puts(out, "null");
 }
 
-static void write_frame(bc_out_t *out, uintptr_t ra)
+static void write_frame(bc_out_t *out, const bc_frame_info_t *fp)
 {
-    bc_frame_info_t f = bc_symbolize(ra);
+    bc_frame_info_t f = *fp;
     bc_out_printf(out, "{\"pc\": \"0x%lx\", ", (unsigned long)f.pc);
     key(out, "module");
     bc_out_json_string(out, f.module, strlen(f.module));
@@ -41,10 +41,16 @@ static void write_stack(bc_out_t *out, bc_stack_id_t id)
 {
     bc_stack_t stack = bc_depot_get(id);
     bc_out_puts(out, "[");
+    bool first = true;
     for (uint32_t i = 0; i < stack.nframes; i++) {
-        if (i)
-            bc_out_puts(out, ",\n          ");
-        write_frame(out, stack.frames[i]);
+        bc_frame_info_t frames[BC_MAX_INLINE];
+        size_t n = bc_symbolize(stack.frames[i], frames, BC_MAX_INLINE);
+        for (size_t k = 0; k < n; k++) {
+            if (!first)
+                bc_out_puts(out, ",\n          ");
+            write_frame(out, &frames[k]);
+            first = false;
+        }
     }
     bc_out_puts(out, "]");
 }

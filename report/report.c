@@ -144,6 +144,7 @@ static void write_outputs(const bc_report_t *report, bool with_json)
         bc_json_write(&out, report);
         bc_out_close(&out);
     }
+    bc_symbolize_end();
 }
 
 int bc_report_at_exit(void)

@@ -55,13 +55,18 @@ typedef struct bc_frame_info {
     const char *module;    /* path, never NULL ("" if unknown) */
     uintptr_t offset;      /* pc - module base */
     const char *function;  /* demangled, or NULL */
-    const char *file;      /* NULL until libdw provides it */
+    const char *file;      /* NULL without debug info */
     int line;              /* 0 if unknown */
     bool inlined;
 } bc_frame_info_t;
 
-/* Symbolize the return address RA (cached per address). */
-bc_frame_info_t bc_symbolize(uintptr_t ra);
+#define BC_MAX_INLINE 8
+/* Symbolize the return address RA into at most MAX frames (cached per
+ * address): inlined calls first, marked inlined, then the function that
+ * holds them. Returns the count, at least 1. */
+size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max);
+/* Close the libdw session (after a report); the cache stays. */
+void bc_symbolize_end(void);
 /* The program's executable path. */
 const char *bc_exe_path(void);
 

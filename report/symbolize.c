@@ -1,10 +1,16 @@
-/* Symbolization at report time, once per distinct return address:
- * dladdr gives the module, its base and the nearest dynamic symbol. C++
- * names are demangled with the program's own __cxa_demangle when it has
- * one (every C++ program does); a C program has no mangled names. */
+/* Symbolization at report time, once per distinct return address, never on
+ * the allocation path. dladdr gives the module and its base; libdw (from
+ * elfutils) gives the function, file and line, and expands inlined calls
+ * into frames of their own. Strings are copied into the cache, so the
+ * libdw session can be closed after each report and a module unloaded
+ * later still reads the same. C++ names are demangled with the program's
+ * own __cxa_demangle (every C++ program has one). */
 #include "report.h"
 
 #include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,32 +18,37 @@
 typedef struct symbol_entry {
     UT_hash_handle hh;
     uintptr_t ra; /* key */
-    bc_frame_info_t info;
+    size_t nframes;
+    bc_frame_info_t frames[BC_MAX_INLINE];
 } symbol_entry_t;
 
 static symbol_entry_t *symbol_cache;
 static pthread_mutex_t symbol_lock = PTHREAD_MUTEX_INITIALIZER;
+static Dwfl *dwfl;
+static char *debuginfo_path;
 
 typedef char *(*demangle_fn_t)(const char *, char *, size_t *, int *);
 
-static char *demangle(const char *name)
+/* A heap copy of NAME, demangled when it is a C++ name. */
+static char *nice_name(const char *name)
 {
-    static demangle_fn_t fn;
+    static demangle_fn_t demangler;
     static bool looked_up;
+    if (!name)
+        return NULL;
     if (!looked_up) {
         void *sym = dlsym(RTLD_DEFAULT, "__cxa_demangle");
-        memcpy(&fn, &sym, sizeof fn);
+        memcpy(&demangler, &sym, sizeof demangler);
         looked_up = true;
     }
-    if (!fn || strncmp(name, "_Z", 2) != 0)
-        return NULL;
-    int status = -1;
-    char *out = fn(name, NULL, NULL, &status);
-    if (status != 0) {
+    if (demangler && strncmp(name, "_Z", 2) == 0) {
+        int status = -1;
+        char *out = demangler(name, NULL, NULL, &status);
+        if (status == 0 && out)
+            return out;
         free(out);
-        return NULL;
     }
-    return out;
+    return strdup(name);
 }
 
 const char *bc_exe_path(void)
@@ -50,40 +61,215 @@ const char *bc_exe_path(void)
     return path;
 }
 
-static void resolve(uintptr_t ra, bc_frame_info_t *info)
+static Dwfl *session(void)
 {
-    memset(info, 0, sizeof *info);
-    info->pc = ra - 1; /* inside the call, for symbols and lines */
-    info->module = "";
-    Dl_info dl;
-    if (!dladdr((void *)info->pc, &dl) || !dl.dli_fbase)
-        return;
-    info->offset = info->pc - (uintptr_t)dl.dli_fbase;
-    /* The main program's map has an empty or relative name. */
-    info->module = dl.dli_fname && dl.dli_fname[0] == '/' ? dl.dli_fname : bc_exe_path();
-    if (dl.dli_sname) {
-        char *nice = demangle(dl.dli_sname);
-        info->function = nice ? nice : dl.dli_sname;
+    static const Dwfl_Callbacks callbacks = {
+        .find_elf = dwfl_linux_proc_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+        .debuginfo_path = &debuginfo_path,
+    };
+    if (dwfl)
+        return dwfl;
+    dwfl = dwfl_begin(&callbacks);
+    if (!dwfl)
+        return NULL;
+    dwfl_report_begin(dwfl);
+    if (dwfl_linux_proc_report(dwfl, getpid()) != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0) {
+        dwfl_end(dwfl);
+        dwfl = NULL;
+    }
+    return dwfl;
+}
+
+void bc_symbolize_end(void)
+{
+    pthread_mutex_lock(&symbol_lock);
+    if (dwfl)
+        dwfl_end(dwfl);
+    dwfl = NULL;
+    pthread_mutex_unlock(&symbol_lock);
+}
+
+/* The function a scope DIE stands for: its linkage name (demangled) when
+ * it has one, else its plain name, looked up through abstract origins. */
+static char *scope_name(Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    const char *name = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+        name = dwarf_formstring(&attr);
+    if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
+        name = dwarf_formstring(&attr);
+    return nice_name(name);
+}
+
+/* NAME made absolute against the CU's compilation directory, with "x/.."
+ * and "." segments folded, as a heap copy. */
+static char *source_path(Dwarf_Die *cu, const char *name)
+{
+    if (!name)
+        return NULL;
+    char joined[PATH_MAX];
+    Dwarf_Attribute attr;
+    const char *dir = dwarf_attr(cu, DW_AT_comp_dir, &attr) ? dwarf_formstring(&attr) : NULL;
+    if (name[0] == '/' || !dir)
+        snprintf(joined, sizeof joined, "%s", name);
+    else
+        snprintf(joined, sizeof joined, "%s/%s", dir, name);
+
+    /* Fold segments in place: out grows from the left, never past in. */
+    char *out = joined, *in = joined;
+    bool absolute = joined[0] == '/';
+    size_t len = 0;
+    while (*in) {
+        while (*in == '/')
+            in++;
+        char *seg = in;
+        while (*in && *in != '/')
+            in++;
+        size_t seglen = (size_t)(in - seg);
+        if (seglen == 0 || (seglen == 1 && seg[0] == '.'))
+            continue;
+        if (seglen == 2 && seg[0] == '.' && seg[1] == '.' && len > 0) {
+            char *slash = out + len;
+            while (slash > out && *--slash != '/')
+                ;
+            bool parent_is_dotdot = (size_t)(out + len - slash) == 3 && slash[1] == '.' && slash[2] == '.';
+            if (!parent_is_dotdot) {
+                len = (size_t)(slash - out);
+                continue;
+            }
+        }
+        if (len > 0 || absolute)
+            out[len++] = '/';
+        memmove(out + len, seg, seglen);
+        len += seglen;
+    }
+    if (len == 0 && absolute)
+        out[len++] = '/';
+    out[len] = '\0';
+    return strdup(out);
+}
+
+/* File and line of the call that an inlined_subroutine DIE stands for. */
+static void call_site(Dwarf_Die *cu, Dwarf_Die *inlined, char **file, int *line)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word index = 0, lineno = 0;
+    Dwarf_Files *files;
+    size_t nfiles;
+    *file = NULL;
+    *line = 0;
+    if (dwarf_attr(inlined, DW_AT_call_line, &attr) && dwarf_formudata(&attr, &lineno) == 0)
+        *line = (int)lineno;
+    if (dwarf_attr(inlined, DW_AT_call_file, &attr) && dwarf_formudata(&attr, &index) == 0 &&
+        dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && index < nfiles) {
+        *file = source_path(cu, dwarf_filesrc(files, index, NULL, NULL));
     }
 }
 
-bc_frame_info_t bc_symbolize(uintptr_t ra)
+/* Fill FRAMES from the DWARF scopes at PC: inlined calls first, the
+ * function that holds them last. Returns the count (0: no DWARF here). */
+static size_t resolve_dwarf(Dwfl_Module *mod, uintptr_t pc, bc_frame_info_t *frames)
 {
-    bc_frame_info_t info;
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias);
+    if (!cu)
+        return 0;
+    char *file = NULL;
+    int line = 0;
+    Dwfl_Line *src = dwfl_module_getsrc(mod, pc);
+    if (src) {
+        file = source_path(cu, dwfl_lineinfo(src, NULL, &line, NULL, NULL, NULL));
+    }
+    Dwarf_Die *scopes = NULL;
+    int nscopes = dwarf_getscopes(cu, pc - bias, &scopes);
+    size_t n = 0;
+    for (int i = 0; i < nscopes && n < BC_MAX_INLINE; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+            continue;
+        frames[n].function = scope_name(&scopes[i]);
+        frames[n].file = file;
+        frames[n].line = line;
+        frames[n].inlined = tag == DW_TAG_inlined_subroutine;
+        file = NULL; /* the frame owns it now */
+        n++;
+        if (tag == DW_TAG_subprogram)
+            break;
+        call_site(cu, &scopes[i], &file, &line); /* where the caller called it */
+    }
+    free(scopes);
+    if (n == 0) { /* a CU but no function scope: keep the line */
+        frames[0].file = file;
+        frames[0].line = line;
+        return 1;
+    }
+    free(file); /* a call site no frame took, when the cap was reached */
+    return n;
+}
+
+static size_t resolve(uintptr_t ra, bc_frame_info_t *frames)
+{
+    memset(frames, 0, BC_MAX_INLINE * sizeof *frames);
+    bc_frame_info_t base;
+    memset(&base, 0, sizeof base);
+    base.pc = ra - 1; /* inside the call instruction, for symbols and lines */
+    base.module = "";
+    Dl_info dl;
+    const char *dl_name = NULL;
+    if (dladdr((void *)base.pc, &dl) && dl.dli_fbase) {
+        base.offset = base.pc - (uintptr_t)dl.dli_fbase;
+        /* The main program's map has an empty or relative name. */
+        base.module = strdup(dl.dli_fname && dl.dli_fname[0] == '/' ? dl.dli_fname
+                                                                      : bc_exe_path());
+        dl_name = dl.dli_sname;
+    }
+    size_t n = 0;
+    Dwfl *d = session();
+    Dwfl_Module *mod = d ? dwfl_addrmodule(d, base.pc) : NULL;
+    if (mod) {
+        n = resolve_dwarf(mod, base.pc, frames);
+        if (n > 0 && !frames[n - 1].function)
+            frames[n - 1].function = nice_name(dwfl_module_addrname(mod, base.pc));
+        if (n == 0) {
+            frames[0].function = nice_name(dwfl_module_addrname(mod, base.pc));
+            n = 1;
+        }
+    } else {
+        n = 1;
+    }
+    if (!frames[n - 1].function)
+        frames[n - 1].function = nice_name(dl_name);
+    for (size_t i = 0; i < n; i++) {
+        frames[i].pc = base.pc;
+        frames[i].module = base.module;
+        frames[i].offset = base.offset;
+    }
+    return n;
+}
+
+size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max)
+{
     pthread_mutex_lock(&symbol_lock);
     symbol_entry_t *e = NULL;
     HASH_FIND(hh, symbol_cache, &ra, sizeof ra, e);
-    if (e) {
-        info = e->info;
-    } else {
-        resolve(ra, &info);
-        e = malloc(sizeof *e);
-        if (e) {
-            e->ra = ra;
-            e->info = info;
-            HASH_ADD(hh, symbol_cache, ra, sizeof e->ra, e);
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            pthread_mutex_unlock(&symbol_lock);
+            memset(out, 0, sizeof *out);
+            out->pc = ra - 1;
+            out->module = "";
+            return 1;
         }
+        e->ra = ra;
+        e->nframes = resolve(ra, e->frames);
+        HASH_ADD(hh, symbol_cache, ra, sizeof e->ra, e);
     }
+    size_t n = e->nframes < max ? e->nframes : max;
+    memcpy(out, e->frames, n * sizeof *out);
     pthread_mutex_unlock(&symbol_lock);
-    return info;
+    return n;
 }

@@ -1,0 +1,130 @@
+/* bc_options_parse(): defaults, every option kind, separators, and that bad
+ * input warns (counted) and keeps the default. Warnings go to stderr. */
+#include "bc.h"
+#include "tap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void expect_defaults(const char *when)
+{
+    tap_is_int(bc_opt.mode, BC_MODE_AUTO, "%s: mode default auto", when);
+    tap_is_int(bc_opt.olechar, 2, "%s: olechar default 2", when);
+    tap_is_int(bc_opt.exitcode, 23, "%s: exitcode default 23", when);
+    tap_is_int(bc_opt.detect_leaks, 1, "%s: detect_leaks default 1", when);
+    tap_is_str(bc_opt.log_path, "stderr", "%s: log_path default stderr", when);
+    tap_is_str(bc_opt.json_path, "", "%s: json_path default empty", when);
+    tap_is_int(bc_opt.max_frames, 32, "%s: max_frames default 32", when);
+    tap_is_int(bc_opt.quarantine_kb, 1024, "%s: quarantine_kb default 1024", when);
+    tap_is_int(bc_opt.help, 0, "%s: help default 0", when);
+}
+#define DEFAULT_CHECKS 9
+
+/* A bad value: one warning, the option keeps its default. */
+#define BAD(text, field, deflt)                                                     \
+    do {                                                                            \
+        tap_is_int(bc_options_parse(text), 1, "'%s' gives one warning", text);      \
+        tap_is_int(bc_opt.field, deflt, "'%s' keeps the default", text);            \
+    } while (0)
+
+int main(void)
+{
+    tap_plan(3 * DEFAULT_CHECKS + 64);
+
+    /* NULL: defaults, no warnings. */
+    tap_is_int(bc_options_parse(NULL), 0, "NULL gives no warnings");
+    expect_defaults("NULL");
+
+    /* Each kind on its own (20). */
+    tap_is_int(bc_options_parse("mode=own"), 0, "mode=own: no warning");
+    tap_is_int(bc_opt.mode, BC_MODE_OWN, "mode=own -> BC_MODE_OWN");
+    tap_is_int(bc_options_parse("mode=forward"), 0, "mode=forward: no warning");
+    tap_is_int(bc_opt.mode, BC_MODE_FORWARD, "mode=forward -> BC_MODE_FORWARD");
+    tap_is_int(bc_options_parse("olechar=4"), 0, "olechar=4: no warning");
+    tap_is_int(bc_opt.olechar, 4, "olechar=4 -> 4");
+    tap_is_int(bc_options_parse("exitcode=7"), 0, "exitcode=7: no warning");
+    tap_is_int(bc_opt.exitcode, 7, "exitcode=7 -> 7");
+    tap_is_int(bc_options_parse("detect_leaks=0"), 0, "detect_leaks=0: no warning");
+    tap_is_int(bc_opt.detect_leaks, 0, "detect_leaks=0 -> 0");
+    tap_is_int(bc_options_parse("log_path=/tmp/x%p.log"), 0, "log_path: no warning");
+    tap_is_str(bc_opt.log_path, "/tmp/x%p.log", "log_path=/tmp/x%%p.log kept verbatim");
+    tap_is_int(bc_options_parse("json_path=/tmp/r.json"), 0, "json_path: no warning");
+    tap_is_str(bc_opt.json_path, "/tmp/r.json", "json_path=/tmp/r.json");
+    tap_is_int(bc_options_parse("max_frames=64"), 0, "max_frames=64: no warning");
+    tap_is_int(bc_opt.max_frames, 64, "max_frames=64 -> 64");
+    tap_is_int(bc_options_parse("quarantine_kb=0"), 0, "quarantine_kb=0: no warning");
+    tap_is_int(bc_opt.quarantine_kb, 0, "quarantine_kb=0 -> 0");
+    tap_is_int(bc_options_parse("help=1"), 0, "help=1: no warning");
+    tap_is_int(bc_opt.help, 1, "help=1 -> 1");
+
+    /* Several at once (9). */
+    tap_is_int(bc_options_parse("mode=own:olechar=4:exitcode=9:detect_leaks=0:"
+                                "log_path=/tmp/a.log:json_path=/tmp/b.json:max_frames=5:"
+                                "quarantine_kb=17"),
+               0, "eight options separated by ':' give no warnings");
+    tap_is_int(bc_opt.mode, BC_MODE_OWN, "multi: mode");
+    tap_is_int(bc_opt.olechar, 4, "multi: olechar");
+    tap_is_int(bc_opt.exitcode, 9, "multi: exitcode");
+    tap_is_int(bc_opt.detect_leaks, 0, "multi: detect_leaks");
+    tap_is_str(bc_opt.log_path, "/tmp/a.log", "multi: log_path");
+    tap_is_str(bc_opt.json_path, "/tmp/b.json", "multi: json_path");
+    tap_is_int(bc_opt.max_frames, 5, "multi: max_frames");
+    tap_is_int(bc_opt.quarantine_kb, 17, "multi: quarantine_kb");
+
+    /* Each call starts from the defaults (3). */
+    tap_is_int(bc_options_parse("exitcode=5"), 0, "second call: no warning");
+    tap_is_int(bc_opt.exitcode, 5, "second call applies its option");
+    tap_is_int(bc_opt.mode, BC_MODE_AUTO, "second call reset mode from the previous call");
+
+    /* Unknown name: one warning, all defaults. */
+    tap_is_int(bc_options_parse("no_such_option=1"), 1, "unknown name gives one warning");
+    expect_defaults("unknown name");
+
+    /* Bad values (16). */
+    BAD("olechar=3", olechar, 2);
+    BAD("exitcode=abc", exitcode, 23);
+    BAD("exitcode=300", exitcode, 23);
+    BAD("exitcode=-1", exitcode, 23);
+    BAD("mode=bogus", mode, BC_MODE_AUTO);
+    BAD("max_frames=0", max_frames, 32);
+    BAD("detect_leaks=2", detect_leaks, 1);
+    BAD("exitcode=", exitcode, 23);
+
+    /* A bad value among good ones keeps the others (6). */
+    tap_is_int(bc_options_parse("exitcode=7:olechar=3:max_frames=8"), 1,
+               "one bad value among good ones: one warning");
+    tap_is_int(bc_opt.exitcode, 7, "good option before the bad one applied");
+    tap_is_int(bc_opt.olechar, 2, "bad option keeps its default");
+    tap_is_int(bc_opt.max_frames, 8, "good option after the bad one applied");
+    tap_is_int(bc_options_parse("exitcode:olechar=4"), 1, "item without '=' gives one warning");
+    tap_is_int(bc_opt.olechar, 4, "the option after the '=' -less item still applies");
+
+    /* Empty text (2). */
+    tap_is_int(bc_options_parse(""), 0, "empty string gives no warnings");
+    tap_is_int(bc_opt.exitcode, 23, "empty string keeps defaults");
+
+    /* Item without '=' alone, and an overlong string (5 + defaults). */
+    tap_is_int(bc_options_parse("detect_leaks"), 1, "'detect_leaks' without '=' warns once");
+    tap_is_int(bc_opt.detect_leaks, 1, "'detect_leaks' without '=' keeps the default");
+
+    size_t n = 10000;
+    char *big = malloc(n + 1);
+    if (!big)
+        return 1;
+    /* "exitcode=7:" then a huge log_path that runs past 4096 bytes. */
+    strcpy(big, "exitcode=7:log_path=");
+    size_t used = strlen(big);
+    memset(big + used, 'a', n - used);
+    big[n] = '\0';
+    int w = bc_options_parse(big);
+    tap_ok(w >= 1, "overlong string (%zu chars) warns (got %d warnings)", n, w);
+    tap_is_int(bc_opt.exitcode, 7, "overlong string: options before the cut still apply");
+    tap_ok(bc_opt.log_path && strlen(bc_opt.log_path) < 4096,
+           "overlong string: log_path is cut below 4096 chars (got %zu)",
+           bc_opt.log_path ? strlen(bc_opt.log_path) : (size_t)0);
+    free(big);
+    tap_is_int(bc_options_parse(NULL), 0, "NULL after the overlong string");
+    expect_defaults("after overlong");
+
+    return tap_done();
+}
