@@ -26,47 +26,56 @@ size_t   bstrcheck_leaks_since(uint64_t marker, int report);
 void     bstrcheck_report_now(void);
 #else
 #include <dlfcn.h>
+#include <string.h>
 
-/* Resolve NAME in the global scope once per translation unit. A pointer
- * stored in a void* is read back through memcpy: ISO C has no cast between
- * object and function pointers. */
-#define BSTRCHECK_LOOKUP_(type, name)                                        \
-    static type fn_;                                                         \
-    static int looked_up_;                                                   \
-    if (!looked_up_) {                                                       \
-        void *sym_ = dlsym(RTLD_DEFAULT, name);                              \
-        __builtin_memcpy(&fn_, &sym_, sizeof fn_);                           \
-        looked_up_ = 1;                                                      \
-    }
+/* glibc defines RTLD_DEFAULT only under _GNU_SOURCE; its value is 0. */
+#ifdef RTLD_DEFAULT
+#define BSTRCHECK_RTLD_DEFAULT_ RTLD_DEFAULT
+#else
+#define BSTRCHECK_RTLD_DEFAULT_ ((void *)0)
+#endif
+
+/* Look NAME up in the global scope into the function pointer FN (ISO C has
+ * no cast between object and function pointers: copy the bits). Looked up
+ * on every call: these calls are rare and this keeps them race-free. */
+#define BSTRCHECK_LOOKUP_(fn, name)                                          \
+    do {                                                                     \
+        void *sym_ = dlsym(BSTRCHECK_RTLD_DEFAULT_, name);                   \
+        memcpy(&(fn), &sym_, sizeof(fn));                                    \
+    } while (0)
 
 /* 1 when the shim is loaded in this process. */
 static inline int bstrcheck_is_active(void)
 {
-    BSTRCHECK_LOOKUP_(int (*)(void), "bstrcheck_is_active")
-    return fn_ ? fn_() : 0;
+    int (*fn)(void);
+    BSTRCHECK_LOOKUP_(fn, "bstrcheck_is_active");
+    return fn ? fn() : 0;
 }
 
 /* A marker for bstrcheck_leaks_since; 0 without the shim. */
 static inline uint64_t bstrcheck_checkpoint(void)
 {
-    BSTRCHECK_LOOKUP_(uint64_t (*)(void), "bstrcheck_checkpoint")
-    return fn_ ? fn_() : 0;
+    uint64_t (*fn)(void);
+    BSTRCHECK_LOOKUP_(fn, "bstrcheck_checkpoint");
+    return fn ? fn() : 0;
 }
 
 /* BSTRs allocated after MARKER and still live; REPORT != 0 also writes them
  * to the log as leak findings. */
 static inline size_t bstrcheck_leaks_since(uint64_t marker, int report)
 {
-    BSTRCHECK_LOOKUP_(size_t (*)(uint64_t, int), "bstrcheck_leaks_since")
-    return fn_ ? fn_(marker, report) : 0;
+    size_t (*fn)(uint64_t, int);
+    BSTRCHECK_LOOKUP_(fn, "bstrcheck_leaks_since");
+    return fn ? fn(marker, report) : 0;
 }
 
 /* Write the report of everything found so far (leaks: what is live now). */
 static inline void bstrcheck_report_now(void)
 {
-    BSTRCHECK_LOOKUP_(void (*)(void), "bstrcheck_report_now")
-    if (fn_)
-        fn_();
+    void (*fn)(void);
+    BSTRCHECK_LOOKUP_(fn, "bstrcheck_report_now");
+    if (fn)
+        fn();
 }
 
 #undef BSTRCHECK_LOOKUP_
