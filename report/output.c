@@ -72,6 +72,10 @@ bool bc_out_open(bc_out_t *out, const char *destination)
         out->fd = 1;
         return true;
     }
+    if (destination[0] == '\0') {
+        bc_warn("empty report path; report not written there");
+        return false;
+    }
     if (!bc_path_expand(destination, out->path, sizeof out->path)) {
         bc_warn("report path '%s' is too long; report not written", destination);
         return false;
@@ -167,6 +171,39 @@ bool bc_out_close(bc_out_t *out)
     return ok;
 }
 
+/* Length of the valid UTF-8 sequence at S (at most LEN bytes), 0 if the
+ * bytes there are not one. */
+static size_t utf8_sequence(const unsigned char *s, size_t len)
+{
+    size_t need;
+    uint32_t cp;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        need = 2;
+        cp = s[0] & 0x1F;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        need = 3;
+        cp = s[0] & 0x0F;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        need = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    bool overlong = (need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return need;
+}
+
 void bc_out_json_string(bc_out_t *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -174,6 +211,17 @@ void bc_out_json_string(bc_out_t *out, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[7];
+        if (c >= 0x80) {
+            /* JSON must be UTF-8: a path or name that is not becomes U+FFFD */
+            size_t n = utf8_sequence((const unsigned char *)s + i, len - i);
+            if (n == 0) {
+                bc_out_write(out, "\\ufffd", 6);
+            } else {
+                bc_out_write(out, s + i, n);
+                i += n - 1;
+            }
+            continue;
+        }
         switch (c) {
         case '"': bc_out_write(out, "\\\"", 2); break;
         case '\\': bc_out_write(out, "\\\\", 2); break;

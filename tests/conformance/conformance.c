@@ -10,6 +10,10 @@
  *   conformance             the main checks
  *   conformance pbstr-null  SysReAlloc*(NULL, ...) returns FALSE; the shim
  *                           reports it, so run this with exitcode=0
+ *   conformance child KIND  one misuse (double free, invalid free, pbstr
+ *                           NULL), run by the main checks in a child
+ *                           process with exitcode=42: the child must not
+ *                           crash, and its exit status shows it was reported
  */
 #include "oleauto.h"
 
@@ -19,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define W ((size_t)sizeof(OLECHAR))
 
@@ -38,12 +45,23 @@ size_t bstrcheck_leaks_since(uint64_t marker, int report);
 
 static unsigned n_checks;
 static unsigned n_failed;
+static int child_mode; /* print "R|desc|diag" lines for the parent instead of TAP */
 
 /* One TAP line; on failure, DIAG (printf format) explains expected vs got. */
 __attribute__((format(printf, 3, 4)))
 static int check(int cond, const char *desc, const char *diag, ...)
 {
     n_checks++;
+    if (child_mode) {
+        va_list ap;
+        va_start(ap, diag);
+        printf("%d|%s|", cond ? 1 : 0, desc);
+        vprintf(diag, ap);
+        putchar('\n');
+        va_end(ap);
+        fflush(stdout);
+        return cond;
+    }
     printf("%s %u - %s\n", cond ? "ok" : "not ok", n_checks, desc);
     if (!cond) {
         n_failed++;
@@ -168,10 +186,11 @@ static void test_layout_sweep(void)
     uintptr_t addr = 0;
     for (size_t n = 0; n <= 64 && bad_n == SIZE_MAX; n++) {
         BSTR b = SysAllocStringLen(NULL, (UINT)n);
+        addr = (uintptr_t)b;
         if (!b) {
             bad_n = n, why = "NULL";
         } else if ((uintptr_t)b % sizeof(void *)) {
-            bad_n = n, why = "misaligned", addr = (uintptr_t)b;
+            bad_n = n, why = "misaligned";
         } else if (read_prefix(b) != n * W) {
             bad_n = n, why = "wrong prefix";
         } else if (b[n] != 0) {
@@ -188,10 +207,11 @@ static void test_layout_sweep(void)
         BSTR b = SysAllocStringByteLen(NULL, (UINT)n);
         const unsigned char *d = (const unsigned char *)b;
         size_t r = round_up(n, W);
+        addr = (uintptr_t)b;
         if (!b) {
             bad_n = n, why = "NULL";
         } else if ((uintptr_t)b % sizeof(void *)) {
-            bad_n = n, why = "misaligned", addr = (uintptr_t)b;
+            bad_n = n, why = "misaligned";
         } else if (read_prefix(b) != n) {
             bad_n = n, why = "wrong prefix";
         } else if (d[n] != 0) {
@@ -556,6 +576,128 @@ static void test_pins(void)
     check_freed("unpinned BSTR: SysFreeString frees it", mark, 0);
 }
 
+/* ------------------------------------------------ misuse, in a child */
+
+#define CHILD_EXITCODE 42
+
+/* In the child: one misuse, then free everything else. */
+static int run_child(const char *kind)
+{
+    child_mode = 1;
+    if (strcmp(kind, "clean") == 0) {
+        BSTR b = SysAllocString(OLESTR("clean"));
+        check(b != NULL, "SysAllocString returns a BSTR", "expected non-NULL, got NULL");
+        SysFreeString(b);
+    } else if (strcmp(kind, "double-free") == 0) {
+        BSTR b = SysAllocString(OLESTR("twice"));
+        SysFreeString(b);
+        SysFreeString(b);
+        check(1, "second SysFreeString of the same BSTR returned", "unreachable");
+    } else if (strcmp(kind, "free-inside") == 0) {
+        BSTR b = SysAllocString(OLESTR("inside"));
+        SysFreeString(b ? b + 2 : NULL);
+        check(b && SysStringLen(b) == 6, "SysFreeString(b + 2) returned; b still a live BSTR of 6",
+              "expected SysStringLen 6, got %u", b ? SysStringLen(b) : 0u);
+        SysFreeString(b);
+    } else if (strcmp(kind, "free-foreign") == 0) {
+        /* Looks like a BSTR (pointer-aligned, a prefix before it), never was one. */
+        static union {
+            void *align;
+            unsigned char raw[64];
+        } fake;
+        uint32_t prefix = 4 * (uint32_t)W;
+        memcpy(fake.raw + sizeof(void *) - 4, &prefix, 4);
+        SysFreeString((BSTR)(void *)(fake.raw + sizeof(void *)));
+        check(1, "SysFreeString on a pointer that never was a BSTR returned", "unreachable");
+    } else if (strcmp(kind, "realloc-pbstr-null") == 0) {
+        INT r = SysReAllocString(NULL, OLESTR("x"));
+        check(r == 0, "SysReAllocString(NULL, \"x\") returns FALSE", "expected 0, got %d", r);
+    } else if (strcmp(kind, "realloclen-pbstr-null") == 0) {
+        INT r = SysReAllocStringLen(NULL, OLESTR("x"), 1);
+        check(r == 0, "SysReAllocStringLen(NULL, \"x\", 1) returns FALSE", "expected 0, got %d", r);
+    } else {
+        check(0, kind, "unknown child kind");
+    }
+    return 0;
+}
+
+/* In the parent: run SELF as a child doing KIND under exitcode=42, relay
+ * its checks, and check it exited normally with 42 (REPORTED) or 0. */
+static void spawn_child(const char *self, const char *kind, int reported, const char *what)
+{
+    char opts[128];
+    snprintf(opts, sizeof opts, "mode=own:olechar=%zu:detect_leaks=1:exitcode=%d", W, CHILD_EXITCODE);
+    const char *saved = getenv("BSTRCHECK_OPTIONS");
+    char *saved_copy = saved ? strdup(saved) : NULL;
+    setenv("BSTRCHECK_OPTIONS", opts, 1);
+
+    int fds[2];
+    if (pipe(fds) != 0) {
+        check(0, D("%s: child started", what), "pipe failed");
+        free(saved_copy);
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(self, self, "child", kind, (char *)NULL);
+        _exit(127);
+    }
+    if (saved_copy)
+        setenv("BSTRCHECK_OPTIONS", saved_copy, 1);
+    else
+        unsetenv("BSTRCHECK_OPTIONS");
+    free(saved_copy);
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        check(0, D("%s: child started", what), "fork failed");
+        return;
+    }
+
+    FILE *in = fdopen(fds[0], "r");
+    char line[1024];
+    unsigned relayed = 0;
+    while (in && fgets(line, sizeof line, in)) {
+        line[strcspn(line, "\n")] = 0;
+        char *desc = strchr(line, '|');
+        char *diag = desc ? strchr(desc + 1, '|') : NULL;
+        if (!desc || !diag)
+            continue;
+        *desc++ = 0;
+        *diag++ = 0;
+        check(strcmp(line, "1") == 0, D("%s: %s", what, desc), "%s", diag);
+        relayed++;
+    }
+    if (in)
+        fclose(in);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    int expect = reported ? CHILD_EXITCODE : 0;
+    check(relayed > 0, D("%s: child ran its checks", what), "expected at least one check line, got none");
+    check(WIFEXITED(status), D("%s: does not crash", what), "child ended by signal %d",
+          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == expect,
+          D(reported ? "%s: reported (exit status is exitcode %d)" : "%s: nothing reported (exit status %d)",
+            what, expect),
+          "expected exit status %d, got %d", expect, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+static void test_misuse(const char *self)
+{
+    spawn_child(self, "clean", 0, "control: correct use");
+    spawn_child(self, "double-free", 1, "SysFreeString twice (double free)");
+    spawn_child(self, "free-inside", 1, "SysFreeString(b + 2) (invalid free)");
+    spawn_child(self, "free-foreign", 1, "SysFreeString(never a BSTR) (invalid free)");
+    spawn_child(self, "realloc-pbstr-null", 1, "SysReAllocString(NULL, ..)");
+    spawn_child(self, "realloclen-pbstr-null", 1, "SysReAllocStringLen(NULL, ..)");
+}
+
 /* --------------------------------------------------------------- pbstr NULL */
 
 static int run_pbstr_null(void)
@@ -571,6 +713,8 @@ static int run_pbstr_null(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "child") == 0)
+        return run_child(argv[2]);
     if (argc > 1 && strcmp(argv[1], "pbstr-null") == 0) {
         run_pbstr_null();
     } else {
@@ -592,6 +736,7 @@ int main(int argc, char **argv)
         test_realloc_string_len();
         test_free_and_len();
         test_pins();
+        test_misuse(argv[0]);
 
         check_freed("every BSTR this program allocated is freed", start, 0);
     }

@@ -264,6 +264,33 @@ def case_help(t):
     t.eq(r.status, 0, "help does not change the run")
 
 
+def case_options_documented(t):
+    """help=1 and the README's options table come from the same declaration."""
+    r = run("BC_SCENARIOS", ["clean"], "help=1")
+    helped = {}
+    for line in r.stderr.splitlines():
+        parts = line.split()
+        if line.startswith("  ") and len(parts) >= 3 and parts[1] == "default":
+            helped[parts[0]] = parts[2]
+    readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+    documented = {}
+    with open(readme, encoding="utf-8") as f:
+        in_table = False
+        for line in f:
+            if line.startswith("| name | default | meaning |"):
+                in_table = True
+                continue
+            if in_table and not line.startswith("|"):
+                break
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if in_table and len(cells) >= 2 and not cells[0].startswith("---"):
+                documented[cells[0]] = cells[1]
+    t.ok(len(helped) >= 9, "help=1 printed the table", r.stderr)
+    t.eq(sorted(documented), sorted(helped), "README documents exactly the options help=1 lists")
+    for name, default in helped.items():
+        t.eq(documented.get(name), default, f"README default of {name}")
+
+
 def case_quarantine_off(t):
     r = run("BC_SCENARIOS", ["double_free"], "quarantine_kb=0")
     t.ok("still running after the double free" in r.stdout, "program went on")

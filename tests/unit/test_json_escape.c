@@ -41,7 +41,7 @@ static size_t capture(void (*escaper)(bc_out_t *, const char *, size_t), const c
 
 int main(void)
 {
-    tap_plan(36);
+    tap_plan(39);
 
     /* JSON (13). */
     JSON("", "\"\"", "json: empty string -> \"\"");
@@ -57,6 +57,9 @@ int main(void)
     JSON("\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80", "\"\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80\"",
          "json: UTF-8 passes through unchanged");
     JSON("\xEF\xBF\xBD", "\"\xEF\xBF\xBD\"", "json: U+FFFD passes through");
+    JSON("a\xFF" "b", "\"a\\ufffd" "b\"", "json: invalid UTF-8 byte -> \\ufffd");
+    JSON("\xC3", "\"\\ufffd\"", "json: truncated UTF-8 sequence -> \\ufffd");
+    JSON("\xED\xA0\x80", "\"\\ufffd\\ufffd\\ufffd\"", "json: encoded surrogate rejected byte by byte");
 
     /* A string longer than the 8 KiB buffer. */
     static char big[20000], big_expected[2 * 20000 + 2];
