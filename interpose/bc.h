@@ -99,6 +99,9 @@ enum { BC_LIVE = 0, BC_FREED = 1 };
 typedef struct bc_record bc_record_t;
 typedef struct bc_shard bc_shard_t;
 
+/* The shim's own frees bypass the free() wrapper of catch_free.c. */
+void bc_internal_free(void *p);
+#define uthash_free(ptr, sz) bc_internal_free(ptr)
 #include <uthash.h>
 
 struct bc_record {
@@ -111,7 +114,14 @@ struct bc_record {
     bc_stack_id_t free_stack;
     uint16_t pins;           /* SysAddRefString count */
     uint8_t state;           /* BC_LIVE or BC_FREED */
-    uint8_t free_pending;    /* SysFreeString seen while pinned */
+    uint8_t flags;           /* BC_FLAG_* */
+};
+
+enum {
+    BC_FLAG_FREE_PENDING = 1,  /* SysFreeString seen while pinned */
+    BC_FLAG_PREFIX_SEEN = 2,   /* prefix_corrupt already reported */
+    BC_FLAG_OVERFLOW_SEEN = 4, /* overflow already reported */
+    BC_FLAG_POISONED = 8,      /* the freed body holds poison */
 };
 
 typedef struct bc_counts {
@@ -131,11 +141,18 @@ bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
 /* Mark REC freed (counts a free) and hold it in quarantine; records pushed
  * out of the quarantine are released (their memory returned). */
 void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack);
+/* Forget REC without touching its memory (someone else released it);
+ * counts a free if it was live. */
+void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec);
 /* Lock every shard (report time, fork) and unlock them again. */
 void bc_table_lock_all(void);
 void bc_table_unlock_all(void);
 /* With all shards locked: visit every record; sum the counters. */
 void bc_table_foreach(void (*fn)(const bc_record_t *, void *), void *arg);
+void bc_table_audit(void (*fn)(bc_record_t *, void *), void *arg);
+/* Visit every record, locking one shard at a time (patiently: this runs
+ * from the fault handler too). False if a shard could not be locked. */
+bool bc_table_search(void (*fn)(const bc_record_t *, void *), void *arg);
 bc_counts_t bc_table_counts(void);
 /* Next allocation ordinal (checkpoint markers compare against it). */
 uint64_t bc_table_next_seq(void);
@@ -143,19 +160,59 @@ uint64_t bc_table_next_seq(void);
 /* ---------------------------------------------------------- "own_runtime.c" */
 /* bstrcheck as the BSTR runtime: Windows layout, pointer-aligned data,
  * the 4-byte byte-length prefix right before it, rounded to 16 bytes. */
+#define BC_CANARY_BYTE 0xCB /* after the terminator, to the block's end */
+#define BC_POISON_BYTE 0xFD /* a freed body, while quarantined */
 unsigned bc_own_width(void);
 /* A new BSTR of BYTES bytes, copying COPY bytes from SRC (may be NULL) and
  * zeroing the rest and the terminator. NULL when out of memory. */
 bc_bstr_t bc_own_alloc(const void *src, size_t copy, uint32_t bytes);
 /* Give BSTR's block back (it leaves the quarantine). */
 void bc_own_release(bc_bstr_t bstr, uint32_t bytes);
-/* Size of the block behind a BSTR of BYTES bytes (quarantine accounting). */
+/* Size of the block behind a BSTR of BYTES bytes. */
 size_t bc_own_block_size(uint32_t bytes);
+/* Memory a BSTR of BYTES bytes holds (quarantine accounting). */
+size_t bc_own_footprint(uint32_t bytes);
+/* The address range of REC's block, for "inside a BSTR" searches. */
+void bc_own_span(const bc_record_t *rec, uintptr_t *lo, uintptr_t *hi);
+/* Offset from the data where the terminator ends. */
+size_t bc_own_data_end(uint32_t bytes);
+/* How far past the string's last byte the terminator or canaries were
+ * changed (0: intact). */
+size_t bc_own_overflow(bc_bstr_t bstr, uint32_t bytes);
+/* Poison a freed body (or make its pages inaccessible). */
+void bc_own_poison(bc_bstr_t bstr, uint32_t bytes);
+/* How many poisoned bytes changed; *FIRST gets the first one's offset. */
+size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first);
 /* The prefix as stored in memory. */
 static inline uint32_t bc_own_prefix(bc_bstr_t bstr)
 {
-    return ((const uint32_t *)bstr)[-1];
+    uint32_t prefix;
+    __builtin_memcpy(&prefix, (const char *)bstr - sizeof prefix, sizeof prefix);
+    return prefix;
 }
+
+/* -------------------------------------------------------- "guard_pages.c" */
+/* Page-heap mode: each BSTR ends flush against an inaccessible page. */
+void bc_guard_init(void);
+bc_bstr_t bc_guard_alloc(uint32_t bytes);
+void bc_guard_release(bc_bstr_t bstr, uint32_t bytes);
+/* Make a quarantined BSTR's pages inaccessible. */
+void bc_guard_protect(bc_bstr_t bstr, uint32_t bytes);
+/* Bytes from the data to the guard page (data, terminator, canaries). */
+size_t bc_guard_data_room(uint32_t bytes);
+/* The mapping of REC, guard page included. */
+bool bc_guard_span(const bc_record_t *rec, uintptr_t *lo, uintptr_t *hi);
+/* Memory a BSTR of BYTES bytes maps, guard page included. */
+size_t bc_guard_footprint(uint32_t bytes);
+
+/* -------------------------------------------------------------- "fault.c" */
+/* Install the SIGSEGV handler that turns guard-page faults into findings. */
+void bc_fault_init(void);
+
+/* --------------------------------------------------------- "catch_free.c" */
+/* The counting filter of addresses free() may be handed for a BSTR. */
+void bc_filter_add(uintptr_t bstr);
+void bc_filter_remove(uintptr_t bstr);
 
 /* -------------------------------------------------------------- "track.c" */
 /* What the entry points do once past the guard: the bookkeeping around the
@@ -168,6 +225,19 @@ bc_hresult_t bc_track_addref(bc_bstr_t bstr);
 void bc_track_release(bc_bstr_t bstr);
 /* Length in OLECHARs of a NUL-terminated string of the current width. */
 size_t bc_olestr_len(const void *psz);
+/* free() or realloc() was handed P, which the filter says may be a BSTR.
+ * foreign_free: true when the shim took care of P (do not free it);
+ * foreign_realloc: BC_NOT_A_BSTR when P is none of ours, else the new
+ * block. */
+#define BC_NOT_A_BSTR ((void *)-1)
+bool bc_track_foreign_free(void *p, const char *fn);
+void *bc_track_foreign_realloc(void *p, size_t size);
+/* Table hooks: a record enters the quarantine, or leaves the table. */
+void bc_on_retire(bc_record_t *rec);
+void bc_on_evict(bc_record_t *rec);
+/* Check every record for damage (overflow, prefix, writes after free);
+ * all shards locked. */
+void bc_track_audit_all(void);
 
 /* ------------------------------------------------------------- "events.c" */
 typedef enum {

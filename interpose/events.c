@@ -74,7 +74,10 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
     vsnprintf(g->finding.detail, sizeof g->finding.detail, fmt, ap);
     va_end(ap);
     HASH_ADD(hh, groups, key, sizeof key, g);
+    bc_finding_t first = g->finding;
     pthread_mutex_unlock(&events_lock);
+    if (BC_UNLIKELY(bc_opt.abort_on_error))
+        bc_report_abort(&first); /* does not return unless SIGABRT is handled */
 }
 
 void bc_events_foreach(void (*fn)(const bc_finding_t *, void *), void *arg)

@@ -1,10 +1,7 @@
-/* Start-up and shut-down. Initialization is lazy and thread-safe: another
- * library's constructor may call Sys* before ours has run. The exit report
- * runs from our ELF destructor, which the dynamic linker runs after the
- * program's static destructors (exit handlers) and after the destructors of
- * every library that depends on the shim. */
+/* Start-up. Initialization is lazy and thread-safe: another library's
+ * constructor may call Sys* before ours has run (lifecycle.c's constructor
+ * only makes sure it happens at load at the latest). */
 #include "bc.h"
-#include "report.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -35,6 +32,10 @@ static void init_once_fn(void)
     }
     bc_table_init();
     bc_stack_init();
+    if (bc_opt.guard_pages) {
+        bc_guard_init();
+        bc_fault_init();
+    }
     __atomic_store_n(&bc_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -43,17 +44,4 @@ void bc_init_slow(void)
     bc_depth++;
     pthread_once(&init_once, init_once_fn);
     bc_depth--;
-}
-
-__attribute__((constructor)) static void bc_constructor(void)
-{
-    bc_ensure_init();
-}
-
-__attribute__((destructor)) static void bc_destructor(void)
-{
-    bc_ensure_init();
-    int status = bc_report_at_exit();
-    if (status != 0)
-        bc_exit_now(status);
 }

@@ -3,7 +3,11 @@
  * BSTR is pointer-aligned; blocks are rounded up to 16 bytes. After the
  * data, zero bytes up to and including one whole NUL OLECHAR at the next
  * character boundary (for 2-byte characters: 2 zeros after an even length,
- * 3 after an odd one, as SysAllocStringByteLen promises). */
+ * 3 after an odd one, as SysAllocStringByteLen promises). After that,
+ * canary bytes to the end of the block (at least BC_MIN_CANARY) reveal
+ * writes past the end; a freed body is filled with poison that reveals
+ * writes after free. With guard_pages=1 the block comes from
+ * guard_pages.c instead of malloc. */
 #include "bc.h"
 
 #include <stdlib.h>
@@ -11,6 +15,7 @@
 
 #define HEADER_SIZE sizeof(void *)
 #define BLOCK_ALIGN 16
+#define MIN_CANARY 4 /* at least two 16-bit characters past the terminator */
 
 unsigned bc_own_width(void)
 {
@@ -22,35 +27,112 @@ static size_t round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
-size_t bc_own_block_size(uint32_t bytes)
+size_t bc_own_data_end(uint32_t bytes)
 {
     size_t w = bc_own_width();
-    size_t data_end = round_up(bytes, w) + w; /* data, padding, terminator */
-    return round_up(HEADER_SIZE + data_end, BLOCK_ALIGN);
+    return round_up(bytes, w) + w; /* data, padding, terminator */
+}
+
+size_t bc_own_block_size(uint32_t bytes)
+{
+    return round_up(HEADER_SIZE + bc_own_data_end(bytes) + MIN_CANARY, BLOCK_ALIGN);
+}
+
+size_t bc_own_footprint(uint32_t bytes)
+{
+    return bc_opt.guard_pages ? bc_guard_footprint(bytes) : bc_own_block_size(bytes);
+}
+
+void bc_own_span(const bc_record_t *rec, uintptr_t *lo, uintptr_t *hi)
+{
+    if (bc_opt.guard_pages) {
+        bc_guard_span(rec, lo, hi);
+        return;
+    }
+    *lo = rec->bstr - HEADER_SIZE;
+    *hi = *lo + bc_own_block_size(rec->bytes);
+}
+
+/* The block's usable end, as seen from the data: canaries run up to it. */
+static size_t canary_end(uint32_t bytes)
+{
+    if (bc_opt.guard_pages)
+        return bc_guard_data_room(bytes);
+    return bc_own_block_size(bytes) - HEADER_SIZE;
 }
 
 bc_bstr_t bc_own_alloc(const void *src, size_t copy, uint32_t bytes)
 {
-    size_t size = bc_own_block_size(bytes);
     if (copy > bytes)
         copy = bytes;
-    /* Without a source, calloc: zeroed contents as in Wine, and a huge
-     * uninitialized string costs no page touching. */
-    char *block = src && copy ? malloc(size) : calloc(1, size);
-    if (!block)
-        return NULL;
-    char *data = block + HEADER_SIZE;
-    if (src && copy) {
-        memset(block, 0, HEADER_SIZE);
-        memcpy(data, src, copy);
-        memset(data + copy, 0, size - HEADER_SIZE - copy);
+    size_t data_end = bc_own_data_end(bytes);
+    char *data;
+    if (bc_opt.guard_pages) {
+        data = bc_guard_alloc(bytes);
+        if (!data)
+            return NULL;
+        if (src && copy)
+            memcpy(data, src, copy);
+        /* mmap'ed memory is zero: data and terminator are already set */
+    } else {
+        size_t size = bc_own_block_size(bytes);
+        /* Without a source, calloc: zeroed contents as in Wine, and a huge
+         * uninitialized string costs no page touching. */
+        char *block = src && copy ? malloc(size) : calloc(1, size);
+        if (!block)
+            return NULL;
+        data = block + HEADER_SIZE;
+        if (src && copy) {
+            memset(block, 0, HEADER_SIZE);
+            memcpy(data, src, copy);
+            memset(data + copy, 0, data_end - copy);
+        }
     }
+    memset(data + data_end, BC_CANARY_BYTE, canary_end(bytes) - data_end);
     memcpy(data - sizeof(uint32_t), &bytes, sizeof bytes);
     return data;
 }
 
 void bc_own_release(bc_bstr_t bstr, uint32_t bytes)
 {
-    (void)bytes;
-    free((char *)bstr - HEADER_SIZE);
+    if (bc_opt.guard_pages)
+        bc_guard_release(bstr, bytes);
+    else
+        bc_internal_free((char *)bstr - HEADER_SIZE);
+}
+
+size_t bc_own_overflow(bc_bstr_t bstr, uint32_t bytes)
+{
+    const unsigned char *data = bstr;
+    size_t data_end = bc_own_data_end(bytes), end = canary_end(bytes);
+    for (size_t i = end; i-- > data_end;)
+        if (data[i] != BC_CANARY_BYTE)
+            return i - bytes + 1;
+    for (size_t i = data_end; i-- > bytes;)
+        if (data[i] != 0)
+            return i - bytes + 1;
+    return 0;
+}
+
+void bc_own_poison(bc_bstr_t bstr, uint32_t bytes)
+{
+    if (bc_opt.guard_pages)
+        bc_guard_protect(bstr, bytes);
+    else
+        memset(bstr, BC_POISON_BYTE, bc_own_data_end(bytes));
+}
+
+size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
+{
+    if (bc_opt.guard_pages)
+        return 0; /* no access was possible: the pages were inaccessible */
+    const unsigned char *data = bstr;
+    size_t changed = 0, end = bc_own_data_end(bytes);
+    for (size_t i = 0; i < end; i++) {
+        if (data[i] != BC_POISON_BYTE) {
+            if (changed++ == 0)
+                *first = i;
+        }
+    }
+    return changed;
 }

@@ -6,6 +6,7 @@
 #include "bc.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #define SHARD_BITS 6
 #define SHARD_COUNT (1u << SHARD_BITS)
@@ -31,8 +32,8 @@ void bc_table_init(void)
 
 static bc_shard_t *shard_of(uintptr_t bstr)
 {
-    /* BSTRs are 8-aligned: drop the constant bits, then mix. */
-    uint64_t h = (uint64_t)(bstr >> 3) * 0x9E3779B97F4A7C15ull;
+    /* BSTRs are at least 4-aligned: drop the constant bits, then mix. */
+    uint64_t h = (uint64_t)(bstr >> 2) * 0x9E3779B97F4A7C15ull;
     return &shards[h >> (64 - SHARD_BITS)];
 }
 
@@ -66,16 +67,38 @@ bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack
     rec->seq = __atomic_fetch_add(&next_seq, 1, __ATOMIC_RELAXED);
     rec->state = BC_LIVE;
     HASH_ADD(hh, shard->records, bstr, sizeof rec->bstr, rec);
+    bc_filter_add(bstr);
     shard->counts.allocations++;
     return true;
 }
 
-/* The record leaves the table for good and its memory goes back. */
-static void release(bc_shard_t *shard, bc_record_t *rec)
+/* The record leaves the table for good. */
+static void forget(bc_shard_t *shard, bc_record_t *rec)
 {
     HASH_DELETE(hh, shard->records, rec);
-    bc_own_release((bc_bstr_t)rec->bstr, rec->bytes);
-    free(rec);
+    bc_filter_remove(rec->bstr);
+    bc_internal_free(rec);
+}
+
+void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
+{
+    if (rec->state == BC_LIVE)
+        shard->counts.frees++;
+    if (rec->state == BC_FREED) {
+        /* unlink from the quarantine FIFO */
+        bc_record_t **link = &shard->q_head, *prev = NULL;
+        while (*link && *link != rec) {
+            prev = *link;
+            link = &(*link)->qnext;
+        }
+        if (*link) {
+            *link = rec->qnext;
+            if (shard->q_tail == rec)
+                shard->q_tail = prev;
+            shard->q_bytes -= bc_own_footprint(rec->bytes);
+        }
+    }
+    forget(shard, rec);
 }
 
 void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack)
@@ -84,23 +107,26 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
     rec->free_stack = free_stack;
     shard->counts.frees++;
     if (quarantine_per_shard == 0) {
-        release(shard, rec);
+        bc_on_evict(rec);
+        forget(shard, rec);
         return;
     }
+    bc_on_retire(rec);
     rec->qnext = NULL;
     if (shard->q_tail)
         shard->q_tail->qnext = rec;
     else
         shard->q_head = rec;
     shard->q_tail = rec;
-    shard->q_bytes += bc_own_block_size(rec->bytes);
+    shard->q_bytes += bc_own_footprint(rec->bytes);
     while (shard->q_bytes > quarantine_per_shard && shard->q_head) {
         bc_record_t *old = shard->q_head;
         shard->q_head = old->qnext;
         if (!shard->q_head)
             shard->q_tail = NULL;
-        shard->q_bytes -= bc_own_block_size(old->bytes);
-        release(shard, old);
+        shard->q_bytes -= bc_own_footprint(old->bytes);
+        bc_on_evict(old);
+        forget(shard, old);
     }
 }
 
@@ -121,6 +147,41 @@ void bc_table_foreach(void (*fn)(const bc_record_t *, void *), void *arg)
     for (unsigned i = 0; i < SHARD_COUNT; i++)
         for (bc_record_t *rec = shards[i].records; rec; rec = rec->hh.next)
             fn(rec, arg);
+}
+
+void bc_table_audit(void (*fn)(bc_record_t *, void *), void *arg)
+{
+    for (unsigned i = 0; i < SHARD_COUNT; i++)
+        for (bc_record_t *rec = shards[i].records; rec; rec = rec->hh.next)
+            fn(rec, arg);
+}
+
+/* Lock SHARD, giving up after about a second: the search runs from a
+ * signal handler, and a thread that died holding a lock must not hang it. */
+static bool lock_patiently(bc_shard_t *shard)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        if (pthread_mutex_trylock(&shard->lock) == 0)
+            return true;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return false;
+}
+
+bool bc_table_search(void (*fn)(const bc_record_t *, void *), void *arg)
+{
+    bool complete = true;
+    for (unsigned i = 0; i < SHARD_COUNT; i++) {
+        if (!lock_patiently(&shards[i])) {
+            complete = false;
+            continue;
+        }
+        for (bc_record_t *rec = shards[i].records; rec; rec = rec->hh.next)
+            fn(rec, arg);
+        pthread_mutex_unlock(&shards[i].lock);
+    }
+    return complete;
 }
 
 bc_counts_t bc_table_counts(void)

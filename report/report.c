@@ -3,6 +3,7 @@
  * findings come from events.c; then the writers and the exit status. */
 #include "report.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,8 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
 
     leak_scan_t scan = {.min_seq = min_seq};
     bc_table_lock_all();
+    if (with_errors)
+        bc_track_audit_all(); /* overflows, prefixes, writes after free */
     if (with_leaks)
         bc_table_foreach(scan_record, &scan);
     bc_counts_t counts = bc_table_counts();
@@ -187,6 +190,27 @@ size_t bc_report_leaks_since(uint64_t seq, bool report_them)
     bc_depth--;
     pthread_mutex_unlock(&report_lock);
     return leaked;
+}
+
+void bc_report_abort(const bc_finding_t *finding)
+{
+    bc_report_t report;
+    memset(&report, 0, sizeof report);
+    report.reason = "abort_on_error";
+    report.pid = (int)getpid();
+    report.parent_pid = (int)getppid();
+    report.exe = bc_exe_path();
+    report.mode = "own";
+    report.findings = (bc_finding_t *)finding;
+    report.nfindings = 1;
+    report.events[finding->kind] = 1;
+    bc_out_t out;
+    if (!bc_out_open(&out, bc_opt.log_path))
+        bc_out_open(&out, "stderr");
+    bc_text_write(&out, &report);
+    bc_out_puts(&out, "bstrcheck: abort_on_error=1: raising SIGABRT\n");
+    bc_out_close(&out);
+    raise(SIGABRT);
 }
 
 void bc_report_now(void)

@@ -93,6 +93,8 @@ __attribute__((noreturn)) void bc_exit_now(int status);
 size_t bc_report_leaks_since(uint64_t seq, bool report);
 /* Write the text (and JSON) report of everything found so far. */
 void bc_report_now(void);
+/* abort_on_error: print FINDING now, then raise SIGABRT. */
+void bc_report_abort(const bc_finding_t *finding);
 
 /* ---------------------------------------------------------------- "text.c" */
 void bc_text_write(bc_out_t *out, const bc_report_t *report);
