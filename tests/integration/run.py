@@ -325,6 +325,138 @@ def case_client_api(t):
     t.eq(r.status, 0, "everything freed before exit: exit 0")
 
 
+def misuse(t, scenario, options="", expect_status=23, goes_on=True):
+    r = run("BC_MISUSE", [scenario], options)
+    if expect_status is not None:
+        t.eq(r.status, expect_status, f"{scenario}: exit status {expect_status}")
+    if goes_on:
+        t.ok("still running" in r.stdout, f"{scenario}: the program went on after the report", r.stdout)
+    return r
+
+
+def one_finding(t, r, kind):
+    found = r.findings(kind)
+    t.eq(len(found), 1, f"one {kind} finding")
+    t.eq(r.summary(kind), 1, f"summary.{kind} counts it")
+    return found[0] if found else {"stacks": {}, "detail": ""}
+
+
+def case_use_after_free(t):
+    r = misuse(t, "uaf_len")
+    f = one_finding(t, r, "use_after_free")
+    check_frame(t, f, "access", "read_len", "misuse.c")
+    check_frame(t, f, "previous_free", "free_it", "misuse.c")
+    check_frame(t, f, "alloc", "make_string", "misuse.c")
+    t.ok("len=7" in r.stdout, "SysStringLen of the freed BSTR still answers its length", r.stdout)
+    r = misuse(t, "uaf_pin")
+    t.eq(r.summary("use_after_free"), 2, "SysAddRefString and SysReleaseString on a freed BSTR")
+
+
+def case_write_after_free(t):
+    r = misuse(t, "write_after_free")
+    f = one_finding(t, r, "use_after_free")
+    t.ok("write after free" in f["detail"] and "offset 2" in f["detail"] and "at exit" in f["detail"],
+         "detail: a write after free, where, found at exit", f["detail"])
+    check_frame(t, f, "previous_free", "free_it", "misuse.c")
+    check_frame(t, f, "alloc", "make_string", "misuse.c")
+    r = misuse(t, "write_after_free_evicted", "quarantine_kb=64")
+    f = one_finding(t, r, "use_after_free")
+    t.ok("left the quarantine" in f["detail"] and "offset 0" in f["detail"],
+         "found when the BSTR left the quarantine", f["detail"])
+
+
+def case_overflow(t):
+    r = misuse(t, "overflow_at_free")
+    f = one_finding(t, r, "overflow")
+    t.ok("4 byte(s) past the end" in f["detail"] and "when it was freed" in f["detail"],
+         "detail: how far past the end, found at free", f["detail"])
+    check_frame(t, f, "alloc", "make_string", "misuse.c")
+    check_frame(t, f, "access", "free_it", "misuse.c")
+    r = misuse(t, "overflow_at_exit")
+    f = one_finding(t, r, "overflow")
+    t.ok("at exit" in f["detail"] and "4 byte(s) past the end" in f["detail"], "found at exit", f["detail"])
+    t.eq(r.summary("leaked"), 1, "the overflowed BSTR also leaked")
+
+
+def case_prefix_corrupt(t):
+    r = misuse(t, "prefix_corrupt")
+    f = one_finding(t, r, "prefix_corrupt")
+    t.ok("is 9999" in f["detail"] and "14 bytes were allocated" in f["detail"],
+         "detail gives the found and the recorded value", f["detail"])
+    check_frame(t, f, "access", "read_len", "misuse.c")
+    t.ok("len=7" in r.stdout, "SysStringLen answers the recorded length", r.stdout)
+    t.eq(r.summary("leaked"), 0, "freed afterwards: no leak")
+
+
+def case_invalid_free_inside(t):
+    r = misuse(t, "free_inside")
+    f = one_finding(t, r, "invalid_free")
+    t.ok("4 bytes inside the BSTR" in f["detail"], "detail: how far inside", f["detail"])
+    check_frame(t, f, "free", "free_it", "misuse.c")
+    check_frame(t, f, "alloc", "make_string", "misuse.c")
+    t.ok("len=7" in r.stdout, "that BSTR stays live", r.stdout)
+    t.eq(r.summary("leaked"), 0, "and is freed later without a leak")
+
+
+def case_invalid_bstr(t):
+    r = misuse(t, "invalid_bstr")
+    t.ok("0 0 0" in r.stdout, "readers return 0 for non-BSTRs, without crashing", r.stdout)
+    t.eq(r.summary("invalid_bstr"), 3, "a literal, a stack buffer and a wild pointer")
+    functions = sorted(frame0(f, "access").get("function") or "" for f in r.findings("invalid_bstr"))
+    t.eq(functions, ["invalid_bstr", "invalid_bstr", "read_len"], "access stacks name the callers")
+
+
+def case_mismatched_free(t):
+    for scenario in ("mismatched_free", "mismatched_block"):
+        r = misuse(t, scenario)
+        f = one_finding(t, r, "mismatched_free")
+        check_frame(t, f, "free", "c_free", "misuse.c")
+        check_frame(t, f, "alloc", "make_string", "misuse.c")
+        t.eq(r.summary("leaked"), 0, f"{scenario}: the BSTR counts as released, not leaked")
+    r = misuse(t, "mismatched_realloc")
+    one_finding(t, r, "mismatched_free")
+    t.ok("copied=1" in r.stdout, "realloc() returned a block holding the old bytes", r.stdout)
+    r = misuse(t, "mismatched_free", "catch_free=0:quarantine_kb=0", expect_status=None, goes_on=False)
+    t.eq(r.findings("mismatched_free"), [], "catch_free=0 turns the watch off")
+
+
+def case_pins(t):
+    r = misuse(t, "pins")
+    t.ok("len=7" in r.stdout, "a pinned BSTR survives SysFreeString", r.stdout)
+    t.eq(r.summary("leaked"), 0, "freed when the last pin is released: no leak")
+    t.eq(r.summary("use_after_free"), 0, "no use after free while pinned")
+    f = one_finding(t, r, "invalid_bstr")
+    t.ok("without a matching SysAddRefString" in f["detail"], "an unbalanced release is reported", f["detail"])
+
+
+def case_guard_pages(t):
+    r = misuse(t, "guard_overflow", "guard_pages=1", expect_status=-11)
+    f = one_finding(t, r, "overflow")
+    # "payload" is 14 bytes; the terminator fills the rest of the 16 accessible ones
+    t.ok("guard page" in f["detail"] and "3 bytes past the end" in f["detail"],
+         "the read past the end faulted at the guard page", f["detail"])
+    check_frame(t, f, "access", "guard_overflow", "misuse.c")
+    check_frame(t, f, "alloc", "make_string", "misuse.c")
+    t.ok("SUMMARY" in r.stderr, "text report written before dying", r.stderr)
+    r = misuse(t, "guard_uaf", "guard_pages=1", expect_status=-11)
+    f = one_finding(t, r, "use_after_free")
+    check_frame(t, f, "access", "guard_uaf", "misuse.c")
+    check_frame(t, f, "previous_free", "free_it", "misuse.c")
+    r = misuse(t, "guard_other_fault", "guard_pages=1", expect_status=7)
+    t.ok("program's own SIGSEGV handler" in r.stdout, "other faults reach the program's handler", r.stdout)
+    r = run("BC_MISUSE", ["guard_clean"], "guard_pages=1")
+    t.eq(r.status, 0, "a clean program is clean in page-heap mode")
+    t.ok("len=5" in r.stdout, "SysReAllocStringLen from inside works with guard pages", r.stdout)
+    t.eq(r.report and r.report["findings"], [], "no findings")
+
+
+def case_abort_on_error(t):
+    r = misuse(t, "double_free_abort", "abort_on_error=1", expect_status=-6, goes_on=False)
+    t.ok("still running" not in r.stdout, "stopped at the first error")
+    t.ok("ERROR: bstrcheck: double_free" in r.stderr and "in free_it" in r.stderr,
+         "the error was printed with its stacks first", r.stderr)
+
+
 def main():
     case = sys.argv[1] if len(sys.argv) > 1 else ""
     fn = globals().get(f"case_{case}")
