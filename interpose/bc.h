@@ -70,6 +70,21 @@ static inline void bc_ensure_init(void)
 /* Depth of Sys* calls on this thread: only the outermost one records. */
 extern __thread int bc_depth __attribute__((tls_model("initial-exec")));
 
+/* ----------------------------------------------------- "platform_linux.c" */
+typedef struct bc_module {
+    uintptr_t lo, hi;  /* extent of its load segments */
+    const char *path;  /* "" for the main program */
+    uintptr_t base;    /* load bias */
+    const void *dynamic; /* its dynamic section */
+} bc_module_t;
+
+/* The module that contains ADDR. */
+bool bc_platform_module_of(uintptr_t addr, bc_module_t *out);
+/* The next definition of NAME after the shim in the global scope. */
+void *bc_platform_next_symbol(const char *name);
+/* MODULE's own definition of NAME (not a dependency's), or NULL. */
+void *bc_platform_module_symbol(const bc_module_t *module, const char *name);
+
 /* -------------------------------------------------------------- "stack.c" */
 #define BC_MAX_FRAMES 256
 void bc_stack_init(void);
@@ -114,8 +129,10 @@ struct bc_record {
     bc_stack_id_t free_stack;
     uint16_t pins;           /* SysAddRefString count */
     uint8_t state;           /* BC_LIVE or BC_FREED */
-    uint8_t flags;           /* BC_FLAG_* */
+    uint8_t flags;           /* BC_FLAG_* (low 4 bits), runtime index (high 4) */
 };
+
+#define BC_RECORD_RUNTIME(rec) ((int)((rec)->flags >> 4))
 
 enum {
     BC_FLAG_FREE_PENDING = 1,  /* SysFreeString seen while pinned */
@@ -137,7 +154,7 @@ void bc_table_unlock(bc_shard_t *shard);
 bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr);
 /* Insert a new live record; false when out of memory. Counts an allocation. */
 bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
-                     bc_stack_id_t stack);
+                     bc_stack_id_t stack, int runtime);
 /* Mark REC freed (counts a free) and hold it in quarantine; records pushed
  * out of the quarantine are released (their memory returned). */
 void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack);
@@ -214,15 +231,52 @@ void bc_fault_init(void);
 void bc_filter_add(uintptr_t bstr);
 void bc_filter_remove(uintptr_t bstr);
 
+/* ----------------------------------------------------------- "runtimes.c" */
+enum {
+    BC_FN_ALLOC, BC_FN_ALLOC_LEN, BC_FN_ALLOC_BYTE_LEN, BC_FN_REALLOC, BC_FN_REALLOC_LEN,
+    BC_FN_FREE, BC_FN_LEN, BC_FN_BYTE_LEN, BC_FN_ADDREF, BC_FN_RELEASE, BC_FN_COUNT
+};
+#define BC_RUNTIME_OWN 0
+#define BC_MAX_RUNTIMES 16 /* the record keeps the index in 4 bits */
+
+typedef struct bc_runtime {
+    void *fn[BC_FN_COUNT]; /* the real functions; NULL where missing */
+    unsigned width;        /* OLECHAR width learned from its answers; 0 unknown */
+    char module[240];
+} bc_runtime_t;
+
+extern bc_runtime_t bc_runtimes[BC_MAX_RUNTIMES];
+/* The runtime for a call from return address RA: BC_RUNTIME_OWN or the
+ * index of a real one. */
+int bc_runtime_for_caller(uintptr_t ra);
+/* A module in [LO, HI) went away: resolve its range afresh. */
+void bc_runtimes_forget(uintptr_t lo, uintptr_t hi);
+/* "forward" once any call was forwarded, else "own". */
+const char *bc_runtimes_mode(void);
+/* The OLECHAR width of REC's runtime. */
+unsigned bc_record_width(const bc_record_t *rec);
+
+/* ------------------------------------------------------------ "forward.c" */
+typedef enum { BC_ALLOC_SZ, BC_ALLOC_LEN, BC_ALLOC_BYTE_LEN } bc_alloc_kind_t;
+bc_bstr_t bc_forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len);
+int bc_forward_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, bool is_sz);
+void bc_forward_free(int rt, bc_bstr_t bstr);
+uint32_t bc_forward_byte_len(int rt, bc_bstr_t bstr);
+uint32_t bc_forward_len(int rt, bc_bstr_t bstr);
+void bc_forward_learn_width(int rt, bc_bstr_t bstr);
+bc_hresult_t bc_forward_addref(int rt, bc_bstr_t bstr);
+void bc_forward_release(int rt, bc_bstr_t bstr);
+
 /* -------------------------------------------------------------- "track.c" */
 /* What the entry points do once past the guard: the bookkeeping around the
- * runtime. Each returns what the Sys* function returns. */
-bc_bstr_t bc_track_alloc(const void *src, size_t copy, uint64_t bytes);
-int bc_track_realloc(bc_bstr_t *pbstr, const void *src, uint64_t chars, bool src_is_sz);
-void bc_track_free(bc_bstr_t bstr);
-uint32_t bc_track_byte_len(bc_bstr_t bstr, const char *fn);
-bc_hresult_t bc_track_addref(bc_bstr_t bstr);
-void bc_track_release(bc_bstr_t bstr);
+ * runtime RT (the caller's). Each returns what the Sys* function returns. */
+bc_bstr_t bc_track_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len);
+int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, bool is_sz);
+void bc_track_free(int rt, bc_bstr_t bstr);
+/* SysStringByteLen (CHARS false) or SysStringLen (CHARS true). */
+uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars);
+bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr);
+void bc_track_release(int rt, bc_bstr_t bstr);
 /* Length in OLECHARs of a NUL-terminated string of the current width. */
 size_t bc_olestr_len(const void *psz);
 /* free() or realloc() was handed P, which the filter says may be a BSTR.
@@ -278,12 +332,20 @@ typedef struct bc_finding {
 extern const char *const bc_kind_names[BC_KIND_COUNT];
 extern const char *const bc_role_names[BC_ROLE_COUNT];
 
-/* Record an error event (slow path). BSTR, when readable (our own memory),
- * provides the sample. */
+/* Record an error event (slow path). SAMPLE, a live record, provides the
+ * string sample (freed memory is never read). */
 BC_NOINLINE void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
-                          bc_bstr_t sample_bstr, uint32_t sample_bytes,
-                          uint64_t bytes, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+                          const bc_record_t *sample, uint64_t bytes, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Informational counts, not findings. */
+typedef enum {
+    BC_COUNT_UNTRACKED_FREES,
+    BC_COUNT_RELEASED_BY_FREE,
+    BC_COUNT_INJECTED_FAILURES,
+    BC_COUNT_KINDS
+} bc_count_t;
+void bc_count(bc_count_t which);
+uint64_t bc_count_get(bc_count_t which);
 /* Visit every error finding recorded so far. */
 void bc_events_foreach(void (*fn)(const bc_finding_t *, void *), void *arg);
 uint64_t bc_events_count(bc_kind_t kind);

@@ -17,7 +17,8 @@ typedef void *(*realloc_fn_t)(void *, size_t);
 
 static free_fn_t real_free;
 static realloc_fn_t real_realloc;
-static __thread int resolving __attribute__((tls_model("initial-exec")));
+/* volatile: dlsym calls back into free() here, which the compiler cannot see */
+static __thread volatile int resolving __attribute__((tls_model("initial-exec")));
 
 #define FILTER_BITS 20
 static uint8_t filter[1u << FILTER_BITS];

@@ -1,28 +1,25 @@
 /* The ten exported Sys* entry points. Each is the same short path:
- * initialize once, hold the guard, hand over to track.c, and leave errno as
- * the program had it. Argument validation that needs no table lookup is
- * done here, before any locking. */
+ * initialize once, hold the guard, find the caller's runtime, hand over to
+ * track.c, and leave errno as the program had it. */
 #include "bc.h"
 
 #include <errno.h>
 
 typedef unsigned int bc_uint_t;
 
-#define ENTER()              \
-    int saved_errno_ = errno; \
-    bc_ensure_init();        \
-    bc_depth++
+#define ENTER()                                                            \
+    int saved_errno_ = errno;                                              \
+    bc_ensure_init();                                                      \
+    bc_depth++;                                                            \
+    int rt_ = bc_runtime_for_caller((uintptr_t)__builtin_return_address(0))
 #define LEAVE()   \
     bc_depth--;   \
     errno = saved_errno_
 
 BC_EXPORT bc_bstr_t SysAllocString(const void *psz)
 {
-    if (!psz)
-        return NULL;
     ENTER();
-    uint64_t bytes = (uint64_t)bc_olestr_len(psz) * bc_own_width();
-    bc_bstr_t bstr = bc_track_alloc(psz, (size_t)bytes, bytes);
+    bc_bstr_t bstr = bc_track_alloc(rt_, BC_ALLOC_SZ, psz, 0);
     LEAVE();
     return bstr;
 }
@@ -30,8 +27,7 @@ BC_EXPORT bc_bstr_t SysAllocString(const void *psz)
 BC_EXPORT bc_bstr_t SysAllocStringLen(const void *psz, bc_uint_t len)
 {
     ENTER();
-    uint64_t bytes = (uint64_t)len * bc_own_width();
-    bc_bstr_t bstr = bc_track_alloc(psz, psz ? (size_t)bytes : 0, bytes);
+    bc_bstr_t bstr = bc_track_alloc(rt_, BC_ALLOC_LEN, psz, len);
     LEAVE();
     return bstr;
 }
@@ -39,7 +35,7 @@ BC_EXPORT bc_bstr_t SysAllocStringLen(const void *psz, bc_uint_t len)
 BC_EXPORT bc_bstr_t SysAllocStringByteLen(const char *psz, bc_uint_t len)
 {
     ENTER();
-    bc_bstr_t bstr = bc_track_alloc(psz, psz ? len : 0, len);
+    bc_bstr_t bstr = bc_track_alloc(rt_, BC_ALLOC_BYTE_LEN, psz, len);
     LEAVE();
     return bstr;
 }
@@ -47,8 +43,7 @@ BC_EXPORT bc_bstr_t SysAllocStringByteLen(const char *psz, bc_uint_t len)
 BC_EXPORT int SysReAllocString(bc_bstr_t *pbstr, const void *psz)
 {
     ENTER();
-    uint64_t chars = psz ? bc_olestr_len(psz) : 0;
-    int ok = bc_track_realloc(pbstr, psz, chars, true);
+    int ok = bc_track_realloc(rt_, pbstr, psz, 0, true);
     LEAVE();
     return ok;
 }
@@ -56,7 +51,7 @@ BC_EXPORT int SysReAllocString(bc_bstr_t *pbstr, const void *psz)
 BC_EXPORT int SysReAllocStringLen(bc_bstr_t *pbstr, const void *psz, bc_uint_t len)
 {
     ENTER();
-    int ok = bc_track_realloc(pbstr, psz, len, false);
+    int ok = bc_track_realloc(rt_, pbstr, psz, len, false);
     LEAVE();
     return ok;
 }
@@ -66,7 +61,7 @@ BC_EXPORT void SysFreeString(bc_bstr_t bstr)
     if (!bstr)
         return;
     ENTER();
-    bc_track_free(bstr);
+    bc_track_free(rt_, bstr);
     LEAVE();
 }
 
@@ -75,7 +70,7 @@ BC_EXPORT bc_uint_t SysStringByteLen(bc_bstr_t bstr)
     if (!bstr)
         return 0;
     ENTER();
-    bc_uint_t len = bc_track_byte_len(bstr, "SysStringByteLen");
+    bc_uint_t len = bc_track_len(rt_, bstr, false);
     LEAVE();
     return len;
 }
@@ -85,7 +80,7 @@ BC_EXPORT bc_uint_t SysStringLen(bc_bstr_t bstr)
     if (!bstr)
         return 0;
     ENTER();
-    bc_uint_t len = bc_track_byte_len(bstr, "SysStringLen") / bc_own_width();
+    bc_uint_t len = bc_track_len(rt_, bstr, true);
     LEAVE();
     return len;
 }
@@ -95,7 +90,7 @@ BC_EXPORT bc_hresult_t SysAddRefString(bc_bstr_t bstr)
     if (!bstr)
         return BC_E_INVALIDARG;
     ENTER();
-    bc_hresult_t hr = bc_track_addref(bstr);
+    bc_hresult_t hr = bc_track_addref(rt_, bstr);
     LEAVE();
     return hr;
 }
@@ -105,6 +100,6 @@ BC_EXPORT void SysReleaseString(bc_bstr_t bstr)
     if (!bstr)
         return;
     ENTER();
-    bc_track_release(bstr);
+    bc_track_release(rt_, bstr);
     LEAVE();
 }

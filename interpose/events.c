@@ -35,9 +35,20 @@ static uint64_t group_count;
 static uint64_t kind_counts[BC_KIND_COUNT];
 static uint64_t lost_events;
 
+static uint64_t info_counts[BC_COUNT_KINDS];
+
+void bc_count(bc_count_t which)
+{
+    __atomic_fetch_add(&info_counts[which], 1, __ATOMIC_RELAXED);
+}
+
+uint64_t bc_count_get(bc_count_t which)
+{
+    return __atomic_load_n(&info_counts[which], __ATOMIC_RELAXED);
+}
+
 void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
-              bc_bstr_t sample_bstr, uint32_t sample_bytes, uint64_t bytes,
-              const char *fmt, ...)
+              const bc_record_t *sample, uint64_t bytes, const char *fmt, ...)
 {
     event_key_t key;
     memset(&key, 0, sizeof key);
@@ -66,9 +77,10 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
     g->finding.count = 1;
     g->finding.bytes = bytes;
     memcpy(g->finding.stacks, stacks, sizeof g->finding.stacks);
-    if (sample_bstr)
-        g->finding.sample_len = bc_sample_utf8(sample_bstr, sample_bytes, bc_own_width(), g->finding.sample,
-                       sizeof g->finding.sample);
+    if (sample && sample->state == BC_LIVE)
+        g->finding.sample_len =
+            bc_sample_utf8((const void *)sample->bstr, sample->bytes, bc_record_width(sample),
+                           g->finding.sample, sizeof g->finding.sample);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(g->finding.detail, sizeof g->finding.detail, fmt, ap);

@@ -25,7 +25,8 @@ static void match_record(const bc_record_t *rec, void *arg)
 {
     fault_match_t *m = arg;
     uintptr_t lo, hi;
-    if (!m->found && bc_guard_span(rec, &lo, &hi) && m->addr >= lo && m->addr < hi) {
+    if (!m->found && BC_RECORD_RUNTIME(rec) == BC_RUNTIME_OWN && bc_guard_span(rec, &lo, &hi) &&
+        m->addr >= lo && m->addr < hi) {
         m->rec = *rec;
         m->found = true;
     }
@@ -89,11 +90,11 @@ static void on_segv(int sig, siginfo_t *info, void *ctx)
         uintptr_t end = m.rec.bstr + m.rec.bytes;
         if (m.rec.state == BC_FREED) {
             stacks[BC_ROLE_PREVIOUS_FREE] = m.rec.free_stack;
-            bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, 0, m.rec.bytes,
+            bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, m.rec.bytes,
                      "access to %p, %lld bytes into the freed BSTR %p (guard page fault)",
                      info->si_addr, (long long)(m.addr - m.rec.bstr), (void *)m.rec.bstr);
         } else {
-            bc_event(BC_KIND_OVERFLOW, stacks, NULL, 0, m.rec.bytes,
+            bc_event(BC_KIND_OVERFLOW, stacks, NULL, m.rec.bytes,
                      "access to %p, %llu bytes past the end of BSTR %p of %u bytes "
                      "(guard page fault)",
                      info->si_addr, (unsigned long long)(m.addr - end + 1),

@@ -26,9 +26,9 @@ static void init_once_fn(void)
     bc_options_parse(options_env());
     if (bc_opt.help)
         bc_options_print_help(2);
-    if (bc_opt.mode == BC_MODE_FORWARD) {
-        bc_warn("mode=forward is not available in this version; using mode=own");
-        bc_opt.mode = BC_MODE_OWN;
+    if (bc_opt.guard_pages && bc_opt.mode != BC_MODE_OWN) {
+        /* page-heap blocks are the shim's own; real runtimes keep theirs */
+        bc_warn("guard_pages=1 protects only the BSTRs bstrcheck allocates itself (mode own)");
     }
     bc_table_init();
     bc_stack_init();

@@ -8,8 +8,6 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-#include <link.h>
-
 typedef struct address_range {
     uintptr_t lo, hi;
 } address_range_t;
@@ -17,42 +15,13 @@ typedef struct address_range {
 static address_range_t self_range;     /* the shim's own module */
 static address_range_t unwinder_range; /* libunwind */
 
-typedef struct range_query {
-    uintptr_t addr;
-    address_range_t *out;
-} range_query_t;
-
-/* dl_iterate_phdr callback: the extent of the module that contains addr. */
-static int find_module_range(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    range_query_t *q = arg;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    bool contains = false;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-        uintptr_t end = start + ph->p_memsz;
-        if (start < lo)
-            lo = start;
-        if (end > hi)
-            hi = end;
-        if (q->addr >= start && q->addr < end)
-            contains = true;
-    }
-    if (!contains)
-        return 0;
-    q->out->lo = lo;
-    q->out->hi = hi;
-    return 1;
-}
-
 static void module_range_of(const void *addr, address_range_t *out)
 {
-    range_query_t q = {(uintptr_t)addr, out};
-    dl_iterate_phdr(find_module_range, &q);
+    bc_module_t m;
+    if (bc_platform_module_of((uintptr_t)addr, &m)) {
+        out->lo = m.lo;
+        out->hi = m.hi;
+    }
 }
 
 static bool in_range(const address_range_t *r, uintptr_t pc)

@@ -56,7 +56,8 @@ bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr)
     return rec;
 }
 
-bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack_id_t stack)
+bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack_id_t stack,
+                     int runtime)
 {
     bc_record_t *rec = calloc(1, sizeof *rec);
     if (!rec)
@@ -66,6 +67,7 @@ bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack
     rec->alloc_stack = stack;
     rec->seq = __atomic_fetch_add(&next_seq, 1, __ATOMIC_RELAXED);
     rec->state = BC_LIVE;
+    rec->flags = (uint8_t)(runtime << 4);
     HASH_ADD(hh, shard->records, bstr, sizeof rec->bstr, rec);
     bc_filter_add(bstr);
     shard->counts.allocations++;
@@ -78,6 +80,15 @@ static void forget(bc_shard_t *shard, bc_record_t *rec)
     HASH_DELETE(hh, shard->records, rec);
     bc_filter_remove(rec->bstr);
     bc_internal_free(rec);
+}
+
+/* Memory a quarantined record holds back (a real runtime's block is
+ * counted as its data plus a header). */
+static size_t bc_footprint(const bc_record_t *rec)
+{
+    if (BC_RECORD_RUNTIME(rec) == BC_RUNTIME_OWN)
+        return bc_own_footprint(rec->bytes);
+    return (size_t)rec->bytes + 16;
 }
 
 void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
@@ -95,7 +106,7 @@ void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
             *link = rec->qnext;
             if (shard->q_tail == rec)
                 shard->q_tail = prev;
-            shard->q_bytes -= bc_own_footprint(rec->bytes);
+            shard->q_bytes -= bc_footprint(rec);
         }
     }
     forget(shard, rec);
@@ -118,13 +129,13 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
     else
         shard->q_head = rec;
     shard->q_tail = rec;
-    shard->q_bytes += bc_own_footprint(rec->bytes);
+    shard->q_bytes += bc_footprint(rec);
     while (shard->q_bytes > quarantine_per_shard && shard->q_head) {
         bc_record_t *old = shard->q_head;
         shard->q_head = old->qnext;
         if (!shard->q_head)
             shard->q_tail = NULL;
-        shard->q_bytes -= bc_own_footprint(old->bytes);
+        shard->q_bytes -= bc_footprint(old);
         bc_on_evict(old);
         forget(shard, old);
     }

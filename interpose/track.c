@@ -1,13 +1,17 @@
 /* The bookkeeping around the runtime: what each Sys* function records, and
- * which misuse it reports. Entry points call these with the guard held.
- * Every error path reports and returns what a careful runtime would,
- * never reading through a pointer that is not a live or quarantined BSTR. */
+ * which misuse it reports. Entry points call these with the guard held and
+ * the caller's runtime: the shim's own (BC_RUNTIME_OWN) or a real one.
+ * A record remembers which runtime made its BSTR; frees and reads go by
+ * the record when there is one. Every error path reports and returns what
+ * a careful runtime would, never reading through a pointer that is not a
+ * live or quarantined BSTR. */
 #include "bc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define NO_STACKS {0, 0, 0, 0}
+#define IS_OWN(rec) (BC_RECORD_RUNTIME(rec) == BC_RUNTIME_OWN)
 
 size_t bc_olestr_len(const void *psz)
 {
@@ -24,6 +28,13 @@ size_t bc_olestr_len(const void *psz)
     return n;
 }
 
+/* A call a real runtime makes to its own Sys* functions, through its PLT,
+ * while the shim is forwarding to it: passed straight through. */
+static inline bool passing_through(int rt)
+{
+    return rt != BC_RUNTIME_OWN && bc_depth > 1;
+}
+
 /* ------------------------------------------------------------ reports */
 
 BC_NOINLINE static void report_double_free(const bc_record_t *rec, bc_stack_id_t stack,
@@ -33,7 +44,7 @@ BC_NOINLINE static void report_double_free(const bc_record_t *rec, bc_stack_id_t
     stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
     stacks[BC_ROLE_FREE] = stack;
     stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
-    bc_event(BC_KIND_DOUBLE_FREE, stacks, NULL, 0, rec->bytes,
+    bc_event(BC_KIND_DOUBLE_FREE, stacks, NULL, rec->bytes,
              "%s on BSTR %p, which was already freed", fn, (void *)rec->bstr);
 }
 
@@ -43,8 +54,19 @@ BC_NOINLINE static void report_use_after_free(const bc_record_t *rec, const char
     stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
     stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
     stacks[BC_ROLE_ACCESS] = bc_stack_here();
-    bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, 0, rec->bytes,
+    bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, rec->bytes,
              "%s on BSTR %p, which was already freed", fn, (void *)rec->bstr);
+}
+
+/* The address range a record's memory covers, for "inside a BSTR". */
+static void span_of(const bc_record_t *rec, uintptr_t *lo, uintptr_t *hi)
+{
+    if (IS_OWN(rec)) {
+        bc_own_span(rec, lo, hi);
+    } else {
+        *lo = rec->bstr;
+        *hi = rec->bstr + rec->bytes + 1;
+    }
 }
 
 typedef struct inside_search {
@@ -57,7 +79,7 @@ static void match_inside(const bc_record_t *rec, void *arg)
 {
     inside_search_t *s = arg;
     uintptr_t lo, hi;
-    bc_own_span(rec, &lo, &hi);
+    span_of(rec, &lo, &hi);
     if (!s->found && s->ptr >= lo && s->ptr < hi && rec->state == BC_LIVE) {
         s->rec = *rec;
         s->found = true;
@@ -78,40 +100,55 @@ BC_NOINLINE static void report_not_a_bstr(bc_kind_t kind, const void *ptr, const
     if (s.found) {
         stacks[BC_ROLE_ALLOC] = s.rec.alloc_stack;
         long long offset = (long long)((uintptr_t)ptr - s.rec.bstr);
-        bc_event(kind, stacks, NULL, 0, 0,
+        bc_event(kind, stacks, NULL, 0,
                  "%s on %p, which is not a BSTR: %lld bytes %s the BSTR %p allocated at the "
                  "stack below",
                  fn, ptr, offset < 0 ? -offset : offset, offset < 0 ? "before" : "inside",
                  (void *)s.rec.bstr);
     } else {
-        bc_event(kind, stacks, NULL, 0, 0, "%s on %p, which is not a BSTR", fn, ptr);
+        bc_event(kind, stacks, NULL, 0, "%s on %p, which is not a BSTR", fn, ptr);
     }
 }
 
+BC_NOINLINE static void report_prefix(bc_record_t *rec, uint32_t found, bc_stack_id_t access,
+                                      const char *when)
+{
+    rec->flags |= BC_FLAG_PREFIX_SEEN;
+    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
+    stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
+    stacks[BC_ROLE_ACCESS] = access;
+    bc_event(BC_KIND_PREFIX_CORRUPT, stacks, NULL, rec->bytes,
+             "length prefix of BSTR %p is %u, but %u bytes were allocated (%s)",
+             (void *)rec->bstr, found, rec->bytes, when);
+}
+
+/* The prefix as the record's runtime reads it. */
+static uint32_t prefix_of(const bc_record_t *rec)
+{
+    if (IS_OWN(rec))
+        return bc_own_prefix((bc_bstr_t)rec->bstr);
+    return bc_forward_byte_len(BC_RECORD_RUNTIME(rec), (bc_bstr_t)rec->bstr);
+}
+
 /* Overflow and prefix checks of a live record (shard locked); each is
- * reported once per BSTR. ACCESS is the stack of the call that checks. */
+ * reported once per BSTR. ACCESS is the stack of the call that checks.
+ * Canaries exist only in the shim's own blocks. */
 static void check_live(bc_record_t *rec, bc_stack_id_t access, const char *when)
 {
-    bc_bstr_t bstr = (bc_bstr_t)rec->bstr;
-    uint32_t prefix = bc_own_prefix(bstr);
-    if (BC_UNLIKELY(prefix != rec->bytes) && !(rec->flags & BC_FLAG_PREFIX_SEEN)) {
-        rec->flags |= BC_FLAG_PREFIX_SEEN;
-        bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-        stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-        stacks[BC_ROLE_ACCESS] = access;
-        bc_event(BC_KIND_PREFIX_CORRUPT, stacks, bstr, rec->bytes, rec->bytes,
-                 "length prefix of BSTR %p is %u, but %u bytes were allocated (%s)", bstr,
-                 prefix, rec->bytes, when);
-    }
-    size_t past = bc_own_overflow(bstr, rec->bytes);
+    uint32_t prefix = prefix_of(rec);
+    if (BC_UNLIKELY(prefix != rec->bytes) && !(rec->flags & BC_FLAG_PREFIX_SEEN))
+        report_prefix(rec, prefix, access, when);
+    if (!IS_OWN(rec))
+        return;
+    size_t past = bc_own_overflow((bc_bstr_t)rec->bstr, rec->bytes);
     if (BC_UNLIKELY(past) && !(rec->flags & BC_FLAG_OVERFLOW_SEEN)) {
         rec->flags |= BC_FLAG_OVERFLOW_SEEN;
         bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
         stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
         stacks[BC_ROLE_ACCESS] = access;
-        bc_event(BC_KIND_OVERFLOW, stacks, bstr, rec->bytes, rec->bytes,
-                 "%zu byte(s) past the end of BSTR %p (%u bytes) were written (%s)", past, bstr,
-                 rec->bytes, when);
+        bc_event(BC_KIND_OVERFLOW, stacks, rec, rec->bytes,
+                 "%zu byte(s) past the end of BSTR %p (%u bytes) were written (%s)", past,
+                 (void *)rec->bstr, rec->bytes, when);
     }
 }
 
@@ -119,22 +156,37 @@ static void check_live(bc_record_t *rec, bc_stack_id_t access, const char *when)
 
 void bc_on_retire(bc_record_t *rec)
 {
-    bc_own_poison((bc_bstr_t)rec->bstr, rec->bytes);
+    if (IS_OWN(rec))
+        bc_own_poison((bc_bstr_t)rec->bstr, rec->bytes);
+    else
+        memset((void *)rec->bstr, BC_POISON_BYTE, rec->bytes); /* the data only */
     rec->flags |= BC_FLAG_POISONED;
+}
+
+static size_t forward_poison_damage(const bc_record_t *rec, size_t *first)
+{
+    const unsigned char *data = (const unsigned char *)rec->bstr;
+    size_t changed = 0;
+    for (size_t i = 0; i < rec->bytes; i++)
+        if (data[i] != BC_POISON_BYTE && changed++ == 0)
+            *first = i;
+    return changed;
 }
 
 /* A write into a quarantined body: found when it leaves, or at exit. */
 static void check_poison(bc_record_t *rec, const char *when)
 {
     size_t first = 0;
-    size_t changed = bc_own_poison_damage((bc_bstr_t)rec->bstr, rec->bytes, &first);
+    size_t changed = IS_OWN(rec)
+                         ? bc_own_poison_damage((bc_bstr_t)rec->bstr, rec->bytes, &first)
+                         : forward_poison_damage(rec, &first);
     if (!changed)
         return;
     rec->flags &= (uint8_t)~BC_FLAG_POISONED; /* reported once */
     bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
     stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
     stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
-    bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, 0, rec->bytes,
+    bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, rec->bytes,
              "write after free: %zu byte(s) of the freed BSTR %p changed, the first at "
              "offset %zu (%s)",
              changed, (void *)rec->bstr, first, when);
@@ -144,7 +196,13 @@ void bc_on_evict(bc_record_t *rec)
 {
     if (rec->flags & BC_FLAG_POISONED)
         check_poison(rec, "found when it left the quarantine");
-    bc_own_release((bc_bstr_t)rec->bstr, rec->bytes);
+    if (IS_OWN(rec)) {
+        bc_own_release((bc_bstr_t)rec->bstr, rec->bytes);
+    } else {
+        bc_depth++; /* the real free's own Sys* calls pass through */
+        bc_forward_free(BC_RECORD_RUNTIME(rec), (bc_bstr_t)rec->bstr);
+        bc_depth--;
+    }
 }
 
 static void audit_record(bc_record_t *rec, void *arg)
@@ -163,26 +221,69 @@ void bc_track_audit_all(void)
 
 /* ---------------------------------------------------------- allocation */
 
-/* A new BSTR, recorded. BYTES that do not fit the 32-bit prefix (or equal
- * 0xFFFFFFFF, SysAllocStringByteLen's refusal) give NULL. */
-bc_bstr_t bc_track_alloc(const void *src, size_t copy, uint64_t bytes)
+/* Record a new BSTR; false when out of memory (it then goes untracked). */
+static bool record(int rt, bc_bstr_t bstr, uint32_t bytes, bc_stack_id_t stack)
 {
+    bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
+    bool ok = bc_shard_insert(shard, (uintptr_t)bstr, bytes, stack, rt);
+    bc_table_unlock(shard);
+    return ok;
+}
+
+/* The byte length and source bytes of an own-mode request. */
+static uint64_t own_request(bc_alloc_kind_t kind, const void *psz, unsigned len, size_t *copy)
+{
+    uint64_t bytes;
+    switch (kind) {
+    case BC_ALLOC_SZ:
+        bytes = psz ? (uint64_t)bc_olestr_len(psz) * bc_own_width() : 0;
+        break;
+    case BC_ALLOC_LEN:
+        bytes = (uint64_t)len * bc_own_width();
+        break;
+    default:
+        bytes = len;
+        break;
+    }
+    *copy = psz ? (size_t)(bytes < SIZE_MAX ? bytes : SIZE_MAX) : 0;
+    return bytes;
+}
+
+static bc_bstr_t own_alloc(bc_alloc_kind_t kind, const void *psz, unsigned len)
+{
+    if (kind == BC_ALLOC_SZ && !psz)
+        return NULL;
+    size_t copy;
+    uint64_t bytes = own_request(kind, psz, len, &copy);
+    /* Too long for the 32-bit prefix (or 0xFFFFFFFF, SysAllocStringByteLen's
+     * refusal): NULL. */
     if (bytes >= UINT32_MAX)
         return NULL;
-    bc_bstr_t bstr = bc_own_alloc(src, copy, (uint32_t)bytes);
-    if (!bstr)
-        return NULL;
-    bc_stack_id_t stack = bc_stack_here();
-    bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
-    bool ok = bc_shard_insert(shard, (uintptr_t)bstr, (uint32_t)bytes, stack);
-    bc_table_unlock(shard);
-    if (!ok) {
-        /* No record, no BSTR: an untracked own-mode BSTR would later look
-         * like an invalid free. Out of memory is what the caller sees. */
+    bc_bstr_t bstr = bc_own_alloc(psz, copy, (uint32_t)bytes);
+    if (bstr && !record(BC_RUNTIME_OWN, bstr, (uint32_t)bytes, bc_stack_here())) {
+        /* An untracked own BSTR would later look like an invalid free: out
+         * of memory is what the caller sees. */
         bc_own_release(bstr, (uint32_t)bytes);
-        return NULL;
+        bstr = NULL;
     }
     return bstr;
+}
+
+static bc_bstr_t forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
+{
+    bc_bstr_t bstr = bc_forward_alloc(rt, kind, psz, len);
+    if (bstr && !passing_through(rt)) {
+        bc_forward_learn_width(rt, bstr);
+        record(rt, bstr, bc_forward_byte_len(rt, bstr), bc_stack_here());
+    }
+    return bstr;
+}
+
+bc_bstr_t bc_track_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
+{
+    if (rt == BC_RUNTIME_OWN)
+        return own_alloc(kind, psz, len);
+    return forward_alloc(rt, kind, psz, len);
 }
 
 /* Free REC (shard locked) after checking it, or only note the request
@@ -198,8 +299,12 @@ static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack
     bc_shard_retire(shard, rec, stack);
 }
 
-void bc_track_free(bc_bstr_t bstr)
+void bc_track_free(int rt, bc_bstr_t bstr)
 {
+    if (passing_through(rt)) {
+        bc_forward_free(rt, bstr);
+        return;
+    }
     bc_stack_id_t stack = bc_stack_here();
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
@@ -208,8 +313,15 @@ void bc_track_free(bc_bstr_t bstr)
     else if (rec)
         report_double_free(rec, stack, "SysFreeString");
     bc_table_unlock(shard);
-    if (!rec)
+    if (rec)
+        return;
+    if (rt == BC_RUNTIME_OWN) {
         report_not_a_bstr(BC_KIND_INVALID_FREE, bstr, "SysFreeString", stack);
+    } else {
+        /* made where the shim could not see: the runtime's business */
+        bc_count(BC_COUNT_UNTRACKED_FREES);
+        bc_forward_free(rt, bstr);
+    }
 }
 
 /* How many bytes may be read from SRC when it points into OLD's data (the
@@ -222,57 +334,92 @@ static size_t readable_inside(const bc_record_t *old, const void *src)
     return old->bstr + old->bytes - s;
 }
 
-int bc_track_realloc(bc_bstr_t *pbstr, const void *src, uint64_t chars, bool src_is_sz)
+/* The new string of a SysReAlloc* call, made by runtime RT; src may point
+ * into OLD, which is still intact. */
+static bc_bstr_t realloc_fresh(int rt, const bc_record_t *old, const void *src, unsigned len,
+                               bool is_sz, bool *failed)
 {
-    const char *fn = src_is_sz ? "SysReAllocString" : "SysReAllocStringLen";
+    *failed = false;
+    if (is_sz && !src)
+        return NULL; /* SysReAllocString(&b, NULL): b becomes NULL */
+    if (rt == BC_RUNTIME_OWN) {
+        uint64_t bytes = (is_sz ? bc_olestr_len(src) : len) * (uint64_t)bc_own_width();
+        size_t copy = src ? (size_t)(bytes < SIZE_MAX ? bytes : SIZE_MAX) : 0;
+        size_t inside = readable_inside(old, src);
+        if (copy > inside)
+            copy = inside;
+        bc_bstr_t fresh = bytes < UINT32_MAX ? bc_own_alloc(src, copy, (uint32_t)bytes) : NULL;
+        *failed = !fresh;
+        return fresh;
+    }
+    unsigned width = bc_runtimes[rt].width ? bc_runtimes[rt].width : bc_own_width();
+    size_t inside = readable_inside(old, src);
+    bc_bstr_t fresh;
+    if (!is_sz && src && inside != SIZE_MAX && (uint64_t)len * width > inside) {
+        /* longer than what is left of the old string: copy what there is */
+        fresh = bc_forward_alloc(rt, BC_ALLOC_LEN, NULL, len);
+        if (fresh)
+            memcpy(fresh, src, inside);
+    } else {
+        fresh = bc_forward_alloc(rt, is_sz ? BC_ALLOC_SZ : BC_ALLOC_LEN, src, len);
+    }
+    *failed = !fresh;
+    return fresh;
+}
+
+int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bool is_sz)
+{
+    const char *fn = is_sz ? "SysReAllocString" : "SysReAllocStringLen";
+    if (passing_through(rt))
+        return bc_forward_realloc(rt, pbstr, src, len, is_sz);
     if (!pbstr) {
         report_not_a_bstr(BC_KIND_INVALID_BSTR, NULL, fn, 0);
         return 0;
     }
     bc_bstr_t old = *pbstr;
-    uint64_t bytes = chars * bc_own_width();
-    bool result_is_null = src_is_sz && !src; /* SysReAllocString(&b, NULL) */
     bc_stack_id_t stack = bc_stack_here();
-
     bc_shard_t *shard = NULL;
     bc_record_t *rec = NULL;
     if (old) {
         shard = bc_table_lock((uintptr_t)old);
         rec = bc_shard_find(shard, (uintptr_t)old);
-        if (!rec || rec->state != BC_LIVE) {
-            if (rec)
-                report_double_free(rec, stack, fn);
+        if (rec && rec->state != BC_LIVE) {
+            report_double_free(rec, stack, fn);
             bc_table_unlock(shard);
-            if (!rec)
-                report_not_a_bstr(BC_KIND_INVALID_BSTR, old, fn, stack);
             return 0;
+        }
+        if (!rec) {
+            bc_table_unlock(shard);
+            if (rt == BC_RUNTIME_OWN) {
+                report_not_a_bstr(BC_KIND_INVALID_BSTR, old, fn, stack);
+                return 0;
+            }
+            /* an old string the shim never saw: the runtime does it all */
+            bc_count(BC_COUNT_UNTRACKED_FREES);
+            int ok = bc_forward_realloc(rt, pbstr, src, len, is_sz);
+            if (ok && *pbstr)
+                record(rt, *pbstr, bc_forward_byte_len(rt, *pbstr), stack);
+            return ok;
         }
     }
 
     /* Copy before the old string is freed: src may point into it. */
-    bc_bstr_t fresh = NULL;
-    if (!result_is_null) {
-        size_t copy = src ? (size_t)(bytes < SIZE_MAX ? bytes : SIZE_MAX) : 0;
-        size_t inside = readable_inside(rec, src);
-        if (copy > inside)
-            copy = inside;
-        if (bytes >= UINT32_MAX || !(fresh = bc_own_alloc(src, copy, (uint32_t)bytes))) {
-            if (shard)
-                bc_table_unlock(shard);
-            return 0; /* *pbstr untouched */
-        }
+    bool failed;
+    bc_bstr_t fresh = realloc_fresh(rt, rec, src, len, is_sz, &failed);
+    if (failed) {
+        if (shard)
+            bc_table_unlock(shard);
+        return 0; /* *pbstr untouched */
     }
-    if (rec)
+    if (rec) {
         free_locked(shard, rec, stack);
-    if (shard)
         bc_table_unlock(shard);
-
+    }
     if (fresh) {
-        bc_shard_t *fresh_shard = bc_table_lock((uintptr_t)fresh);
-        bool ok = bc_shard_insert(fresh_shard, (uintptr_t)fresh, (uint32_t)bytes, stack);
-        bc_table_unlock(fresh_shard);
-        if (!ok) {
-            bc_own_release(fresh, (uint32_t)bytes);
+        uint32_t bytes = rt == BC_RUNTIME_OWN ? bc_own_prefix(fresh)
+                                              : bc_forward_byte_len(rt, fresh);
+        if (!record(rt, fresh, bytes, stack) && rt == BC_RUNTIME_OWN) {
+            bc_own_release(fresh, bytes);
             fresh = NULL;
         }
     }
@@ -282,44 +429,59 @@ int bc_track_realloc(bc_bstr_t *pbstr, const void *src, uint64_t chars, bool src
 
 /* ------------------------------------------------------------- readers */
 
-uint32_t bc_track_byte_len(bc_bstr_t bstr, const char *fn)
+uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
 {
+    const char *fn = chars ? "SysStringLen" : "SysStringByteLen";
+    if (passing_through(rt))
+        return chars ? bc_forward_len(rt, bstr) : bc_forward_byte_len(rt, bstr);
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
-    uint32_t len = 0;
+    uint32_t bytes = 0;
+    int rec_rt = rec ? BC_RECORD_RUNTIME(rec) : rt;
     if (BC_LIKELY(rec && rec->state == BC_LIVE)) {
-        len = rec->bytes;
-        if (BC_UNLIKELY(bc_own_prefix(bstr) != len) && !(rec->flags & BC_FLAG_PREFIX_SEEN))
-            check_live(rec, bc_stack_here(), fn);
+        bytes = rec->bytes;
+        if (rec_rt == BC_RUNTIME_OWN && BC_UNLIKELY(bc_own_prefix(bstr) != bytes) &&
+            !(rec->flags & BC_FLAG_PREFIX_SEEN))
+            report_prefix(rec, bc_own_prefix(bstr), bc_stack_here(), fn);
     } else if (rec) {
         report_use_after_free(rec, fn);
-        len = rec->bytes; /* the freed memory is not read */
+        bytes = rec->bytes; /* the freed memory is not read */
     }
     bc_table_unlock(shard);
+    if (rec_rt != BC_RUNTIME_OWN) /* the real runtime's answer, as without the shim */
+        return chars ? bc_forward_len(rec_rt, bstr) : bc_forward_byte_len(rec_rt, bstr);
     if (!rec)
         report_not_a_bstr(BC_KIND_INVALID_BSTR, bstr, fn, 0);
-    return len;
+    return chars ? bytes / bc_own_width() : bytes;
 }
 
-bc_hresult_t bc_track_addref(bc_bstr_t bstr)
+bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
 {
+    if (passing_through(rt))
+        return bc_forward_addref(rt, bstr);
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
     bc_hresult_t hr = BC_E_INVALIDARG;
     if (rec && rec->state == BC_LIVE && rec->pins < UINT16_MAX) {
         rec->pins++;
-        hr = BC_S_OK;
+        hr = IS_OWN(rec) ? BC_S_OK : bc_forward_addref(BC_RECORD_RUNTIME(rec), bstr);
     } else if (rec && rec->state != BC_LIVE) {
         report_use_after_free(rec, "SysAddRefString");
     }
     bc_table_unlock(shard);
+    if (!rec && rt != BC_RUNTIME_OWN)
+        return bc_forward_addref(rt, bstr);
     if (!rec)
         report_not_a_bstr(BC_KIND_INVALID_BSTR, bstr, "SysAddRefString", 0);
     return hr;
 }
 
-void bc_track_release(bc_bstr_t bstr)
+void bc_track_release(int rt, bc_bstr_t bstr)
 {
+    if (passing_through(rt)) {
+        bc_forward_release(rt, bstr);
+        return;
+    }
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
     if (rec && rec->state == BC_LIVE) {
@@ -327,17 +489,23 @@ void bc_track_release(bc_bstr_t bstr)
             bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
             stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
             stacks[BC_ROLE_ACCESS] = bc_stack_here();
-            bc_event(BC_KIND_INVALID_BSTR, stacks, bstr, rec->bytes, 0,
+            bc_event(BC_KIND_INVALID_BSTR, stacks, rec, 0,
                      "SysReleaseString on BSTR %p without a matching SysAddRefString", bstr);
-        } else if (--rec->pins == 0 && (rec->flags & BC_FLAG_FREE_PENDING)) {
-            rec->flags &= (uint8_t)~BC_FLAG_FREE_PENDING;
-            bc_shard_retire(shard, rec, rec->free_stack);
+        } else {
+            if (!IS_OWN(rec))
+                bc_forward_release(BC_RECORD_RUNTIME(rec), bstr);
+            if (--rec->pins == 0 && (rec->flags & BC_FLAG_FREE_PENDING)) {
+                rec->flags &= (uint8_t)~BC_FLAG_FREE_PENDING;
+                bc_shard_retire(shard, rec, rec->free_stack);
+            }
         }
     } else if (rec) {
         report_use_after_free(rec, "SysReleaseString");
     }
     bc_table_unlock(shard);
-    if (!rec)
+    if (!rec && rt != BC_RUNTIME_OWN)
+        bc_forward_release(rt, bstr);
+    else if (!rec)
         report_not_a_bstr(BC_KIND_INVALID_BSTR, bstr, "SysReleaseString", 0);
 }
 
@@ -375,8 +543,8 @@ static void mismatched_locked(foreign_hit_t hit, void *p, const char *fn, bc_sta
     bool freed = rec->state != BC_LIVE;
     if (freed)
         stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
-    bc_event(BC_KIND_MISMATCHED_FREE, stacks, freed ? NULL : (bc_bstr_t)rec->bstr, rec->bytes,
-             rec->bytes, "%s(%p) on %s BSTR %p: BSTRs are released with SysFreeString", fn, p,
+    bc_event(BC_KIND_MISMATCHED_FREE, stacks, rec, rec->bytes,
+             "%s(%p) on %s BSTR %p: BSTRs are released with SysFreeString", fn, p,
              freed ? "the already freed" : "the", (void *)rec->bstr);
     if (!freed) {
         rec->pins = 0; /* free() ignores pins: the memory is gone for the program */
@@ -389,8 +557,16 @@ bool bc_track_foreign_free(void *p, const char *fn)
     foreign_hit_t hit = find_foreign(p);
     if (!hit.rec)
         return false;
-    bc_stack_id_t stack = bc_stack_here();
-    mismatched_locked(hit, p, fn, stack);
+    if (!IS_OWN(hit.rec) && (uintptr_t)p != hit.rec->bstr) {
+        /* A runtime's private SysFreeString releasing its own block with
+         * free(): not an error, but the record goes. The memory really is
+         * freed now, so it cannot wait in the quarantine. */
+        bc_count(BC_COUNT_RELEASED_BY_FREE);
+        bc_shard_drop(hit.shard, hit.rec);
+        bc_table_unlock(hit.shard);
+        return false;
+    }
+    mismatched_locked(hit, p, fn, bc_stack_here());
     bc_table_unlock(hit.shard);
     return true;
 }
@@ -403,12 +579,12 @@ void *bc_track_foreign_realloc(void *p, size_t size)
     /* The program gets what realloc promises: a new block holding the old
      * bytes. The BSTR goes to the quarantine like any freed one. */
     uintptr_t lo, hi;
-    bc_own_span(hit.rec, &lo, &hi);
+    span_of(hit.rec, &lo, &hi);
+    if (IS_OWN(hit.rec) && bc_opt.guard_pages)
+        hi = hit.rec->bstr + bc_guard_data_room(hit.rec->bytes);
     void *moved = size ? malloc(size) : NULL;
-    if (moved && hit.rec->state == BC_LIVE) {
+    if (moved && hit.rec->state == BC_LIVE && hi > (uintptr_t)p) {
         size_t have = hi - (uintptr_t)p;
-        if (bc_opt.guard_pages)
-            have = hit.rec->bstr + bc_guard_data_room(hit.rec->bytes) - (uintptr_t)p;
         memcpy(moved, p, have < size ? have : size);
     }
     mismatched_locked(hit, p, "realloc", bc_stack_here());

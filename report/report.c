@@ -44,7 +44,7 @@ static void scan_record(const bc_record_t *rec, void *arg)
         g->finding.kind = BC_KIND_LEAK;
         g->finding.stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
         g->finding.sample_len = bc_sample_utf8((const void *)rec->bstr, rec->bytes,
-                                               bc_own_width(), g->finding.sample,
+                                               bc_record_width(rec), g->finding.sample,
                                                sizeof g->finding.sample);
         HASH_ADD(hh, scan->groups, stack, sizeof g->stack, g);
         scan->ngroups++;
@@ -89,7 +89,7 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     report->pid = (int)getpid();
     report->parent_pid = (int)getppid();
     report->exe = bc_exe_path();
-    report->mode = "own";
+    report->mode = bc_runtimes_mode();
 
     leak_scan_t scan = {.min_seq = min_seq};
     bc_table_lock_all();
@@ -108,6 +108,9 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     report->leaked_bytes = scan.leaked_bytes;
     for (int k = 0; k < BC_KIND_COUNT; k++)
         report->events[k] = k == BC_KIND_LEAK ? 0 : bc_events_count((bc_kind_t)k);
+    report->untracked_frees = bc_count_get(BC_COUNT_UNTRACKED_FREES);
+    report->released_by_free = bc_count_get(BC_COUNT_RELEASED_BY_FREE);
+    report->injected_failures = bc_count_get(BC_COUNT_INJECTED_FAILURES);
 
     size_t nerrors = 0;
     if (with_errors)
@@ -200,7 +203,7 @@ void bc_report_abort(const bc_finding_t *finding)
     report.pid = (int)getpid();
     report.parent_pid = (int)getppid();
     report.exe = bc_exe_path();
-    report.mode = "own";
+    report.mode = bc_runtimes_mode();
     report.findings = (bc_finding_t *)finding;
     report.nfindings = 1;
     report.events[finding->kind] = 1;

@@ -24,7 +24,7 @@ static bc_record_t *find(uintptr_t p)
 static bool insert(bc_bstr_t p, uint32_t bytes, bc_stack_id_t stack)
 {
     bc_shard_t *shard = bc_table_lock((uintptr_t)p);
-    bool ok = bc_shard_insert(shard, (uintptr_t)p, bytes, stack);
+    bool ok = bc_shard_insert(shard, (uintptr_t)p, bytes, stack, BC_RUNTIME_OWN);
     bc_table_unlock(shard);
     return ok;
 }
