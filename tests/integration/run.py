@@ -457,6 +457,118 @@ def case_abort_on_error(t):
          "the error was printed with its stacks first", r.stderr)
 
 
+def bare_run(program, args=()):
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    return subprocess.run([os.environ[program], *args], env=env, capture_output=True, text=True,
+                          timeout=90)
+
+
+def case_forward_linked(t):
+    bare = bare_run("BC_FORWARD_LINKED")
+    t.eq(bare.returncode, 0, "runs with fakeole alone")
+    clean = run("BC_FORWARD_LINKED")
+    t.eq(clean.stdout, bare.stdout, "return values are the same as without the shim")
+    t.eq((clean.status, clean.report["findings"]), (0, []), "a correct run is clean")
+    t.eq(clean.summary("allocations"), clean.summary("frees"), "as many frees as allocations")
+    r = run("BC_FORWARD_LINKED", ["bugs"])
+    t.eq(r.status, 23, "findings fail the run")
+    t.eq(r.report["mode"], "forward", "the report says mode forward")
+    t.eq(r.summary("allocations"), 6, "every allocation counted, reallocs included")
+    t.eq(r.summary("frees"), 4, "frees")
+    leaks = r.findings("leak")
+    t.eq([f["count"] for f in leaks], [2], "one group of two leaks")
+    if leaks:
+        check_frame(t, leaks[0], "alloc", "client_leak", "client.c")
+        t.eq(leaks[0]["sample"], "client leak", "sample read with the width the runtime uses (4)")
+        t.eq(leaks[0]["bytes"], 2 * 11 * 4, "bytes from the runtime's SysStringByteLen")
+    f = one_finding(t, r, "double_free")
+    check_frame(t, f, "free", "client_free", "client.c")
+    check_frame(t, f, "previous_free", "client_free", "client.c")
+    t.ok(f["stacks"]["free"][1]["line"] != f["stacks"]["previous_free"][1]["line"],
+         "the two frees come from different lines")
+
+
+def case_forward_dlopen(t):
+    bare = bare_run("BC_FORWARD_DLOPEN", [os.environ["BC_FAKEOLE"]])
+    t.eq(bare.returncode, 0, "runs without the shim")
+    clean = run("BC_FORWARD_DLOPEN", [os.environ["BC_FAKEOLE"]])
+    t.eq(clean.stdout, bare.stdout, "return values are the same as without the shim")
+    t.eq((clean.status, clean.report["findings"]), (0, []), "a correct run is clean")
+    r = run("BC_FORWARD_DLOPEN", [os.environ["BC_FAKEOLE"], "bugs"])
+    t.eq(r.status, 23, "findings fail the run")
+    t.eq(r.report["mode"], "forward", "mode forward: the module's own runtime")
+    t.eq(r.summary("allocations"), 5, "allocations made inside the RTLD_LOCAL module are tracked")
+    t.eq(r.summary("untracked_frees"), 1, "a free of a BSTR made out of sight is untracked, not an error")
+    t.eq(r.summary("released_by_free"), 1, "a private free() of the block releases the record")
+    t.eq(r.summary("mismatched_free"), 0, "and is not a mismatched free")
+    t.eq(r.summary("leaked"), 1, "one leak")
+    leaks = r.findings("leak")
+    if leaks:
+        check_frame(t, leaks[0], "alloc", "fake_leak", "fakeole.c")
+        t.eq(leaks[0]["sample"], "leaked in fakeole", "sample")
+    f = one_finding(t, r, "double_free")
+    check_frame(t, f, "free", "fake_double_free", "fakeole.c")
+    t.eq(r.summary("invalid_free"), 0, "no invalid frees")
+
+
+def case_auto_without_runtime(t):
+    r = run("BC_SCENARIOS", ["clean"])
+    t.eq(r.report["mode"], "own", "auto: no real runtime, so own")
+    r = run("BC_SCENARIOS", ["clean"], "mode=forward")
+    t.eq(r.report["mode"], "own", "forward asked, nothing to forward to: own")
+    t.ok("mode=forward: no real BSTR runtime" in r.stderr, "with one warning", r.stderr)
+    t.eq(r.status, 0, "and the run is clean")
+    r = run("BC_FORWARD_LINKED", ["bugs"], "mode=own")
+    t.eq(r.report["mode"], "own", "mode=own ignores the real runtime")
+    t.eq(r.summary("leaked"), 2, "and still finds the leaks")
+
+
+def tree_digest(root):
+    import hashlib
+    digest = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                digest[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return digest
+
+
+def case_p7zip_roundtrip(t):
+    seven = "/usr/lib/p7zip/7z"
+    if not os.path.exists(seven):
+        print("1..0 # SKIP p7zip-full is not installed")
+        sys.exit(77)
+    work = tempfile.mkdtemp(prefix="bstrcheck-7z-")
+    src = os.path.join(work, "src")
+    for rel, data in [("données/été.txt", "été " * 100), ("日本語/ファイル.bin", "\x00\x01" * 300),
+                      ("plain/readme.txt", "hello\n"), ("Ωmega/ß/ümlaut.md", "# ü\n" * 50)]:
+        path = os.path.join(src, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(data)
+    env = dict(os.environ, LD_PRELOAD=os.environ["BC_SHIM"])
+    reports = []
+    for step, args in (("a", ["a", "-bd", os.path.join(work, "t.7z"), "."]),
+                       ("x", ["x", "-bd", "-o" + os.path.join(work, "out"), os.path.join(work, "t.7z")])):
+        json_path = os.path.join(work, f"{step}.json")
+        env["BSTRCHECK_OPTIONS"] = f"json_path={json_path}"
+        proc = subprocess.run([seven, *args], env=env, cwd=src, capture_output=True, text=True, timeout=120)
+        t.eq(proc.returncode, 0, f"7z {step} succeeds under the shim")
+        if proc.returncode:
+            print("# " + proc.stderr[-1500:].replace("\n", "\n# "))
+        with open(json_path, encoding="utf-8") as f:
+            reports.append(json.load(f))
+    t.eq(tree_digest(os.path.join(work, "out")), tree_digest(src), "byte-identical round trip, non-ASCII names")
+    for step, report in zip("ax", reports):
+        s = report["summary"]
+        t.ok(s["allocations"] > 0, f"7z {step}: BSTRs allocated inside 7z.so were tracked", s)
+        t.eq(report["findings"], [], f"7z {step}: no leaks and no errors")
+        t.eq(report["mode"], "forward", f"7z {step}: forwarded to 7z.so's runtime")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     case = sys.argv[1] if len(sys.argv) > 1 else ""
     fn = globals().get(f"case_{case}")
