@@ -78,6 +78,8 @@ void bc_stack_init(void);
 uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max);
 /* Capture and store in the depot: the common path of every entry point. */
 bc_stack_id_t bc_stack_here(void);
+/* The extent [LO, HI) of the loaded module whose segments hold ADDR. */
+bool bc_module_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 
 /* -------------------------------------------------------------- "depot.c" */
 typedef struct bc_stack {

@@ -49,10 +49,20 @@ static int find_module_range(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
-static void module_range_of(const void *addr, address_range_t *out)
+static bool module_range_of(const void *addr, address_range_t *out)
 {
     range_query_t q = {(uintptr_t)addr, out};
-    dl_iterate_phdr(find_module_range, &q);
+    return dl_iterate_phdr(find_module_range, &q) != 0;
+}
+
+bool bc_module_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+    address_range_t r = {0, 0};
+    if (!module_range_of((const void *)addr, &r))
+        return false;
+    *lo = r.lo;
+    *hi = r.hi;
+    return true;
 }
 
 static bool in_range(const address_range_t *r, uintptr_t pc)
