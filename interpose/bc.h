@@ -93,6 +93,8 @@ void bc_stack_init(void);
 uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max);
 /* Capture and store in the depot: the common path of every entry point. */
 bc_stack_id_t bc_stack_here(void);
+/* The extent [LO, HI) of the loaded module whose segments hold ADDR. */
+bool bc_module_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 
 /* -------------------------------------------------------------- "depot.c" */
 typedef struct bc_stack {
@@ -161,6 +163,8 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
 /* Forget REC without touching its memory (someone else released it);
  * counts a free if it was live. */
 void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec);
+/* Release every quarantined record of RUNTIME now (its module goes away). */
+void bc_table_flush_runtime(int runtime);
 /* Lock every shard (report time, fork) and unlock them again. */
 void bc_table_lock_all(void);
 void bc_table_unlock_all(void);
@@ -251,6 +255,9 @@ extern bc_runtime_t bc_runtimes[BC_MAX_RUNTIMES];
 int bc_runtime_for_caller(uintptr_t ra);
 /* A module in [LO, HI) went away: resolve its range afresh. */
 void bc_runtimes_forget(uintptr_t lo, uintptr_t hi);
+/* The module in [LO, HI) is being dlclose()d: forget it, and release the
+ * quarantined BSTRs of a runtime that lives there while its code exists. */
+void bc_runtimes_closing(uintptr_t lo, uintptr_t hi);
 /* "forward" once any call was forwarded, else "own". */
 const char *bc_runtimes_mode(void);
 /* The OLECHAR width of REC's runtime. */

@@ -177,7 +177,7 @@ void bc_options_print_help(int fd)
     bc_log_write(fd, line, (size_t)n);
     for (size_t i = 0; i < BC_ARRAY_LEN(option_table); i++) {
         const option_def_t *opt = &option_table[i];
-        n = snprintf(line, sizeof line, "  %-14s default %-8s %s%s%s%s\n", opt->name,
+        n = snprintf(line, sizeof line, "  %-16s default %-8s %s%s%s%s\n", opt->name,
                      *opt->deflt ? opt->deflt : "(none)", opt->desc,
                      opt->kind == KIND_STR ? "" : " [",
                      opt->kind == KIND_STR ? "" : opt->range,

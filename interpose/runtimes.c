@@ -132,6 +132,16 @@ void bc_runtimes_forget(uintptr_t lo, uintptr_t hi)
         memset(&last_module, 0, sizeof last_module);
 }
 
+void bc_runtimes_closing(uintptr_t lo, uintptr_t hi)
+{
+    bc_runtimes_forget(lo, hi);
+    for (int rt = 1; rt < runtime_count; rt++) {
+        uintptr_t fn = (uintptr_t)bc_runtimes[rt].fn[BC_FN_FREE];
+        if (fn >= lo && fn < hi)
+            bc_table_flush_runtime(rt);
+    }
+}
+
 const char *bc_runtimes_mode(void)
 {
     return used_forward ? "forward" : "own";

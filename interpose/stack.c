@@ -24,6 +24,16 @@ static void module_range_of(const void *addr, address_range_t *out)
     }
 }
 
+bool bc_module_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+    bc_module_t m;
+    if (!bc_platform_module_of(addr, &m))
+        return false;
+    *lo = m.lo;
+    *hi = m.hi;
+    return true;
+}
+
 static bool in_range(const address_range_t *r, uintptr_t pc)
 {
     return pc >= r->lo && pc < r->hi;

@@ -141,6 +141,33 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
     }
 }
 
+void bc_table_flush_runtime(int runtime)
+{
+    for (unsigned i = 0; i < SHARD_COUNT; i++) {
+        bc_shard_t *shard = &shards[i];
+        pthread_mutex_lock(&shard->lock);
+        bc_record_t *keep_head = NULL, *keep_tail = NULL;
+        for (bc_record_t *rec = shard->q_head, *next; rec; rec = next) {
+            next = rec->qnext;
+            if (BC_RECORD_RUNTIME(rec) == runtime) {
+                shard->q_bytes -= bc_footprint(rec);
+                bc_on_evict(rec);
+                forget(shard, rec);
+                continue;
+            }
+            rec->qnext = NULL;
+            if (keep_tail)
+                keep_tail->qnext = rec;
+            else
+                keep_head = rec;
+            keep_tail = rec;
+        }
+        shard->q_head = keep_head;
+        shard->q_tail = keep_tail;
+        pthread_mutex_unlock(&shard->lock);
+    }
+}
+
 void bc_table_lock_all(void)
 {
     for (unsigned i = 0; i < SHARD_COUNT; i++)

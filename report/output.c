@@ -204,10 +204,9 @@ static size_t utf8_sequence(const unsigned char *s, size_t len)
     return need;
 }
 
-void bc_out_json_string(bc_out_t *out, const char *s, size_t len)
+void bc_out_json_chars(bc_out_t *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    bc_out_write(out, "\"", 1);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[7];
@@ -239,32 +238,79 @@ void bc_out_json_string(bc_out_t *out, const char *s, size_t len)
             }
         }
     }
+}
+
+void bc_out_json_string(bc_out_t *out, const char *s, size_t len)
+{
     bc_out_write(out, "\"", 1);
+    bc_out_json_chars(out, s, len);
+    bc_out_write(out, "\"", 1);
+}
+
+/* The text report's escape of one byte into ESC (at most 4 bytes); returns
+ * its length. Bytes of 0x80 and up pass through (the sample is UTF-8). */
+static size_t text_escape_byte(unsigned char c, char esc[4])
+{
+    static const char hex[] = "0123456789abcdef";
+    esc[0] = '\\';
+    switch (c) {
+    case '"': esc[1] = '"'; return 2;
+    case '\\': esc[1] = '\\'; return 2;
+    case '\n': esc[1] = 'n'; return 2;
+    case '\r': esc[1] = 'r'; return 2;
+    case '\t': esc[1] = 't'; return 2;
+    case '\0': esc[1] = '0'; return 2;
+    default:
+        if (c < 0x20 || c == 0x7F) {
+            esc[1] = 'x';
+            esc[2] = hex[c >> 4];
+            esc[3] = hex[c & 15];
+            return 4;
+        }
+        esc[0] = (char)c;
+        return 1;
+    }
 }
 
 void bc_out_text_escaped(bc_out_t *out, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
         char esc[4];
-        switch (c) {
-        case '"': bc_out_write(out, "\\\"", 2); break;
-        case '\\': bc_out_write(out, "\\\\", 2); break;
-        case '\n': bc_out_write(out, "\\n", 2); break;
-        case '\r': bc_out_write(out, "\\r", 2); break;
-        case '\t': bc_out_write(out, "\\t", 2); break;
-        case '\0': bc_out_write(out, "\\0", 2); break;
-        default:
-            if (c < 0x20 || c == 0x7F) {
-                esc[0] = '\\';
-                esc[1] = 'x';
-                esc[2] = hex[c >> 4];
-                esc[3] = hex[c & 15];
-                bc_out_write(out, esc, 4);
-            } else {
-                bc_out_write(out, (const char *)&c, 1);
-            }
+        bc_out_write(out, esc, text_escape_byte((unsigned char)s[i], esc));
+    }
+}
+
+size_t bc_text_escape(const char *s, size_t len, char *dst, size_t dstsz)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char esc[4];
+        size_t k = text_escape_byte((unsigned char)s[i], esc);
+        if (n + k >= dstsz)
+            break;
+        memcpy(dst + n, esc, k);
+        n += k;
+    }
+    if (dstsz > 0)
+        dst[n] = '\0';
+    return n;
+}
+
+void bc_out_file_uri(bc_out_t *out, const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (path[0] == '/')
+        bc_out_puts(out, "file://");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        unsigned char c = *p;
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                     (c >= '0' && c <= '9') || c == '/' || c == '-' || c == '.' ||
+                     c == '_' || c == '~' || c == '+' || c == ',' || c == '=' || c == '@';
+        if (plain) {
+            bc_out_write(out, (const char *)p, 1);
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            bc_out_write(out, esc, 3);
         }
     }
 }

@@ -1,6 +1,7 @@
 /* Building a report: leaks are grouped by allocation stack straight from
- * the table (memory grows with the number of groups, not of BSTRs), error
- * findings come from events.c; then the writers and the exit status. */
+ * the table (memory grows with the number of stacks and groups, not of
+ * BSTRs), error findings come from events.c, suppressed findings are taken
+ * out; then the writers and the exit status. */
 #include "report.h"
 
 #include <signal.h>
@@ -18,6 +19,8 @@ typedef struct leak_group {
 typedef struct leak_scan {
     uint64_t min_seq;
     leak_group_t *groups;
+    leak_group_t **by_stack; /* group of each stack id (ids are dense), or NULL */
+    uint32_t nstacks;        /* by_stack covers ids 0..nstacks */
     size_t ngroups;
     uint64_t leaked, leaked_bytes;
     bool out_of_memory;
@@ -33,7 +36,11 @@ static void scan_record(const bc_record_t *rec, void *arg)
     scan->leaked++;
     scan->leaked_bytes += rec->bytes;
     leak_group_t *g = NULL;
-    HASH_FIND(hh, scan->groups, &rec->alloc_stack, sizeof rec->alloc_stack, g);
+    bool indexed = scan->by_stack && rec->alloc_stack <= scan->nstacks;
+    if (indexed)
+        g = scan->by_stack[rec->alloc_stack];
+    else
+        HASH_FIND(hh, scan->groups, &rec->alloc_stack, sizeof rec->alloc_stack, g);
     if (!g) {
         g = calloc(1, sizeof *g);
         if (!g) {
@@ -47,6 +54,8 @@ static void scan_record(const bc_record_t *rec, void *arg)
                                                bc_record_width(rec), g->finding.sample,
                                                sizeof g->finding.sample);
         HASH_ADD(hh, scan->groups, stack, sizeof g->stack, g);
+        if (indexed)
+            scan->by_stack[rec->alloc_stack] = g;
         scan->ngroups++;
     }
     g->finding.count++;
@@ -81,6 +90,36 @@ static void count_event_group(const bc_finding_t *f, void *arg)
     (*(size_t *)arg)++;
 }
 
+/* Take the findings a suppression rule matches out of REPORT: they leave
+ * the findings and the counts of their kind, and add their events (leaks:
+ * their BSTRs) to `suppressed`. */
+static void apply_suppressions(bc_report_t *report)
+{
+    const bc_suppressions_t *rules = bc_suppressions_active();
+    if (rules->nrules == 0)
+        return;
+    size_t kept = 0, leak_groups = 0;
+    for (size_t i = 0; i < report->nfindings; i++) {
+        const bc_finding_t *f = &report->findings[i];
+        if (bc_suppressions_match(rules, f)) {
+            report->suppressed += f->count;
+            if (f->kind == BC_KIND_LEAK) {
+                report->leaked -= f->count;
+                report->leaked_bytes -= f->bytes;
+            } else {
+                report->events[f->kind] -= f->count;
+            }
+            continue;
+        }
+        leak_groups += f->kind == BC_KIND_LEAK;
+        if (kept != i)
+            report->findings[kept] = *f;
+        kept++;
+    }
+    report->nfindings = kept;
+    report->leak_groups = leak_groups;
+}
+
 /* Fill REPORT with everything found so far; leaks only from ordinal
  * MIN_SEQ on, and none at all when WITH_LEAKS is false. */
 static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool with_errors)
@@ -95,8 +134,14 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     bc_table_lock_all();
     if (with_errors)
         bc_track_audit_all(); /* overflows, prefixes, writes after free */
-    if (with_leaks)
+    if (with_leaks) {
+        /* Every record's stack id exists by now: one slot per stack (a
+         * lookup without hashing; the hash table catches the rest). */
+        scan.nstacks = bc_depot_count();
+        scan.by_stack = calloc((size_t)scan.nstacks + 1, sizeof *scan.by_stack);
         bc_table_foreach(scan_record, &scan);
+        free(scan.by_stack);
+    }
     bc_counts_t counts = bc_table_counts();
     bc_table_unlock_all();
     if (scan.out_of_memory)
@@ -135,6 +180,7 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     report->findings = list.items;
     report->nfindings = list.len;
     report->leak_groups = list.len - first_leak;
+    apply_suppressions(report);
 }
 
 static void write_outputs(const bc_report_t *report, bool with_json)
@@ -148,6 +194,10 @@ static void write_outputs(const bc_report_t *report, bool with_json)
     }
     if (with_json && bc_opt.json_path[0] && bc_out_open(&out, bc_opt.json_path)) {
         bc_json_write(&out, report);
+        bc_out_close(&out);
+    }
+    if (with_json && bc_opt.sarif_path[0] && bc_out_open(&out, bc_opt.sarif_path)) {
+        bc_sarif_write(&out, report);
         bc_out_close(&out);
     }
     bc_symbolize_end();
@@ -189,6 +239,7 @@ size_t bc_report_leaks_since(uint64_t seq, bool report_them)
     size_t leaked = (size_t)report.leaked;
     if (report_them && leaked > 0)
         write_outputs(&report, false);
+    bc_symbolize_end(); /* suppressions may have symbolized; the program goes on */
     free(report.findings);
     bc_depth--;
     pthread_mutex_unlock(&report_lock);

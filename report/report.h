@@ -45,9 +45,18 @@ void bc_out_flush(bc_out_t *out);
 /* Flush, close and (for a regular file) rename into place. */
 bool bc_out_close(bc_out_t *out);
 
-/* Escapers: LEN bytes of UTF-8 from S. */
+/* Escapers: LEN bytes of UTF-8 from S. json_string adds the quotes,
+ * json_chars does not (a string written in pieces). */
 void bc_out_json_string(bc_out_t *out, const char *s, size_t len);
+void bc_out_json_chars(bc_out_t *out, const char *s, size_t len);
 void bc_out_text_escaped(bc_out_t *out, const char *s, size_t len);
+/* The text report's escaping of S into DST (NUL-terminated, cut to fit).
+ * Returns the length written. */
+size_t bc_text_escape(const char *s, size_t len, char *dst, size_t dstsz);
+/* PATH as a URI: "file://" and the percent-encoded path when it is
+ * absolute, a percent-encoded relative reference otherwise. The output
+ * needs no JSON escaping. */
+void bc_out_file_uri(bc_out_t *out, const char *path);
 
 /* ----------------------------------------------------------- "symbolize.c" */
 typedef struct bc_frame_info {
@@ -67,8 +76,70 @@ typedef struct bc_frame_info {
 size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max);
 /* Close the libdw session (after a report); the cache stays. */
 void bc_symbolize_end(void);
+/* Resolve, into the cache, every stored stack's address that lies in
+ * [LO, HI) (a module about to be unloaded), then close the libdw session,
+ * whose view of the loaded modules is about to go stale. */
+void bc_symbolize_range(uintptr_t lo, uintptr_t hi);
 /* The program's executable path. */
 const char *bc_exe_path(void);
+
+/* -------------------------------------------------------------- "frames.c" */
+/* The order a finding's stacks are shown in: what happened, then its
+ * history (access, free, previous_free, alloc). */
+extern const bc_role_t bc_role_display_order[BC_ROLE_COUNT];
+/* Call FN for every symbolized frame of stack ID (inlined frames are frames
+ * of their own), innermost first, with its number; stop when FN returns
+ * false. Returns the number of frames visited. */
+unsigned bc_frames_walk(bc_stack_id_t id,
+                        bool (*fn)(const bc_frame_info_t *, unsigned, void *), void *arg);
+/* The part of PATH after its last '/'. */
+const char *bc_path_basename(const char *path);
+/* A frame in the program's own code: it has a source file, and it is not
+ * in the C or C++ runtime, the dynamic linker, the shim or a system header. */
+bool bc_frame_is_user(const bc_frame_info_t *f);
+/* The first frame of F, over its stacks in display order, that is in the
+ * user's code; else the first one with a source file; else the first one.
+ * False when F has no frame at all. */
+bool bc_finding_primary_frame(const bc_finding_t *f, bc_frame_info_t *out);
+
+/* ------------------------------------------------------------ "suppress.c" */
+#define BC_KIND_ANY (-1)
+
+typedef struct bc_suppress_rule {
+    int kind;            /* a bc_kind_t, or BC_KIND_ANY for '*' */
+    const char *pattern; /* '*' matches any run of characters */
+    unsigned line;
+} bc_suppress_rule_t;
+
+typedef struct bc_suppressions {
+    bc_suppress_rule_t *rules;
+    size_t nrules;
+    char *text; /* the file's text; patterns point into it */
+} bc_suppressions_t;
+
+/* Does PATTERN match the whole of TEXT? '*' matches any run of characters
+ * (also none, also '/'); every other character matches only itself. */
+bool bc_glob_match(const char *pattern, const char *text);
+/* Parse TEXT (modified in place, kept by S) as a suppressions file named
+ * NAME: "KIND:PATTERN" per line, '#' comments, blank lines. A malformed line
+ * warns once, naming NAME:LINE, and is skipped. Returns the number of
+ * malformed lines. */
+size_t bc_suppressions_parse(bc_suppressions_t *s, const char *name, char *text);
+/* Read and parse the file at PATH. An unreadable file warns once and
+ * leaves S empty; returns false then. */
+bool bc_suppressions_load(bc_suppressions_t *s, const char *path);
+void bc_suppressions_free(bc_suppressions_t *s);
+/* Does PATTERN match the frame's function (also without its parameter
+ * list), its file or its module (full path or basename)? */
+bool bc_suppress_frame_matches(const char *pattern, const bc_frame_info_t *f);
+/* Does a rule of F's kind match a frame of any of F's stacks? */
+bool bc_suppressions_match(const bc_suppressions_t *s, const bc_finding_t *f);
+/* The rules of the `suppressions` option, read on first use (report time). */
+const bc_suppressions_t *bc_suppressions_active(void);
+/* A rule that suppresses F ("kind:function" from its primary frame in the
+ * user's code, else "kind:module-basename") into OUT. Returns its length,
+ * 0 when F has no frame. */
+size_t bc_suppression_for(const bc_finding_t *f, char *out, size_t outsz);
 
 /* -------------------------------------------------------------- "report.c" */
 typedef struct bc_report {
@@ -100,5 +171,9 @@ void bc_report_abort(const bc_finding_t *finding);
 void bc_text_write(bc_out_t *out, const bc_report_t *report);
 /* -------------------------------------------------------------- "json.c" */
 void bc_json_write(bc_out_t *out, const bc_report_t *report);
+/* ------------------------------------------------------------- "sarif.c" */
+/* One SARIF 2.1.0 log: one run, one rule per finding kind, one result per
+ * finding. */
+void bc_sarif_write(bc_out_t *out, const bc_report_t *report);
 
 #endif /* BC_REPORT_H */

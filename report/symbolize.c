@@ -4,7 +4,9 @@
  * into frames of their own. Strings are copied into the cache, so the
  * libdw session can be closed after each report and a module unloaded
  * later still reads the same. C++ names are demangled with the program's
- * own __cxa_demangle (every C++ program has one). */
+ * own __cxa_demangle (every C++ program has one). Before a module is
+ * dlclose()d, the shim resolves the stored addresses that lie in it
+ * (bc_symbolize_range), so its frames still read right at exit. */
 #include "report.h"
 
 #include <dlfcn.h>
@@ -272,4 +274,28 @@ size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max)
     memcpy(out, e->frames, n * sizeof *out);
     pthread_mutex_unlock(&symbol_lock);
     return n;
+}
+
+typedef struct address_range {
+    uintptr_t lo, hi;
+} address_range_t;
+
+static void symbolize_stack_in_range(bc_stack_id_t id, bc_stack_t stack, void *arg)
+{
+    (void)id;
+    const address_range_t *range = arg;
+    for (uint32_t i = 0; i < stack.nframes; i++) {
+        uintptr_t pc = stack.frames[i] - 1; /* what resolve() looks up */
+        if (pc >= range->lo && pc < range->hi) {
+            bc_frame_info_t frame;
+            bc_symbolize(stack.frames[i], &frame, 1); /* fills the cache */
+        }
+    }
+}
+
+void bc_symbolize_range(uintptr_t lo, uintptr_t hi)
+{
+    address_range_t range = {lo, hi};
+    bc_depot_foreach(symbolize_stack_in_range, &range);
+    bc_symbolize_end();
 }

@@ -1,15 +1,10 @@
 /* The text report, in LeakSanitizer's shape: one block per finding with
- * its stacks, leaks grouped by allocation stack and largest first, one
- * SUMMARY line at the end. */
+ * its stacks, leaks grouped by allocation stack and largest first, at most
+ * max_findings blocks, one SUMMARY line at the end. */
 #include "report.h"
 
 static const char *const role_headings[BC_ROLE_COUNT] = {
     "allocated at:", "freed at:", "previously freed at:", "accessed at:",
-};
-
-/* The order stacks are shown in: what happened, then its history. */
-static const bc_role_t role_order[BC_ROLE_COUNT] = {
-    BC_ROLE_ACCESS, BC_ROLE_FREE, BC_ROLE_PREVIOUS_FREE, BC_ROLE_ALLOC,
 };
 
 static void write_stack(bc_out_t *out, bc_stack_id_t id)
@@ -39,13 +34,18 @@ static void write_stack(bc_out_t *out, bc_stack_id_t id)
     }
 }
 
+/* The sample, and with gen_suppressions=1 a rule ready to paste into a
+ * suppressions file: what ends every block. */
 static void write_sample(bc_out_t *out, const bc_finding_t *f)
 {
-    if (f->sample_len == 0)
-        return;
-    bc_out_puts(out, "  sample: \"");
-    bc_out_text_escaped(out, f->sample, f->sample_len);
-    bc_out_puts(out, "\"\n");
+    if (f->sample_len != 0) {
+        bc_out_puts(out, "  sample: \"");
+        bc_out_text_escaped(out, f->sample, f->sample_len);
+        bc_out_puts(out, "\"\n");
+    }
+    char rule[1100];
+    if (bc_opt.gen_suppressions && bc_suppression_for(f, rule, sizeof rule) > 0)
+        bc_out_printf(out, "  suppression: %s\n", rule);
 }
 
 static void write_error(bc_out_t *out, int pid, const bc_finding_t *f)
@@ -57,7 +57,7 @@ static void write_error(bc_out_t *out, int pid, const bc_finding_t *f)
     bc_out_puts(out, "\n");
     bool first = true;
     for (int i = 0; i < BC_ROLE_COUNT; i++) {
-        bc_role_t role = role_order[i];
+        bc_role_t role = bc_role_display_order[i];
         if (!f->stacks[role])
             continue;
         if (!first)
@@ -83,16 +83,26 @@ static void write_leak(bc_out_t *out, const bc_finding_t *f)
 void bc_text_write(bc_out_t *out, const bc_report_t *r)
 {
     bool checkpoint = r->reason[0] == 'c';
+    size_t cap = bc_opt.max_findings > 0 ? (size_t)bc_opt.max_findings : SIZE_MAX;
+    size_t shown = 0;
     bc_out_puts(out, "=================================================================\n");
-    for (size_t i = 0; i < r->nfindings; i++)
-        if (r->findings[i].kind != BC_KIND_LEAK)
+    for (size_t i = 0; i < r->nfindings && shown < cap; i++)
+        if (r->findings[i].kind != BC_KIND_LEAK) {
             write_error(out, r->pid, &r->findings[i]);
-    if (r->leak_groups > 0)
+            shown++;
+        }
+    if (r->leak_groups > 0 && shown < cap)
         bc_out_printf(out, "==%d==ERROR: bstrcheck: detected BSTR leaks%s\n\n", r->pid,
                       checkpoint ? " since the checkpoint" : "");
-    for (size_t i = 0; i < r->nfindings; i++)
-        if (r->findings[i].kind == BC_KIND_LEAK)
+    for (size_t i = 0; i < r->nfindings && shown < cap; i++)
+        if (r->findings[i].kind == BC_KIND_LEAK) {
             write_leak(out, &r->findings[i]);
+            shown++;
+        }
+    if (shown < r->nfindings)
+        bc_out_printf(out, "==%d==bstrcheck: %zu more finding(s) not shown (max_findings=%d; "
+                           "the JSON and SARIF reports have them all)\n\n",
+                      r->pid, r->nfindings - shown, bc_opt.max_findings);
 
     bc_out_printf(out, "SUMMARY: bstrcheck: %llu leaked BSTR(s) (%llu bytes) in %zu group(s)",
                   (unsigned long long)r->leaked, (unsigned long long)r->leaked_bytes,
@@ -100,6 +110,8 @@ void bc_text_write(bc_out_t *out, const bc_report_t *r)
     for (int k = 0; k < BC_KIND_COUNT; k++)
         if (r->events[k])
             bc_out_printf(out, ", %llu %s", (unsigned long long)r->events[k], bc_kind_names[k]);
+    if (r->suppressed)
+        bc_out_printf(out, ", %llu suppressed", (unsigned long long)r->suppressed);
     bc_out_printf(out, "; %llu allocation(s), %llu free(s).\n",
                   (unsigned long long)r->allocations, (unsigned long long)r->frees);
 }

@@ -72,6 +72,23 @@ int main(int argc, char **argv)
         leak();
         twice();
     }
+    if (argc > 2 && strcmp(argv[2], "close") == 0) {
+        /* BSTRs of fakeole's runtime wait in the quarantine; after the
+         * unload, churn pushes them out: the shim must not call into the
+         * unloaded library then. */
+        for (int i = 0; i < 50; i++)
+            roundtrip();
+        dlclose(lib);
+        BSTR (*alloc)(const wchar_t *);
+        void (*release)(BSTR);
+        sym = dlsym(RTLD_DEFAULT, "SysAllocString");
+        memcpy(&alloc, &sym, sizeof alloc);
+        sym = dlsym(RTLD_DEFAULT, "SysFreeString");
+        memcpy(&release, &sym, sizeof release);
+        for (int i = 0; alloc && release && i < 20000; i++)
+            release(alloc(L"after the unload"));
+        puts("survived the unload");
+    }
     puts("done");
     return 0;
 }

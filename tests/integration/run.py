@@ -28,8 +28,9 @@ class Tap:
                     print(f"# {line}")
         return cond
 
-    def eq(self, got, expected, desc):
-        return self.ok(got == expected, desc, f"expected {expected!r}\ngot      {got!r}")
+    def eq(self, got, expected, desc, diag=None):
+        more = f"\n{diag}" if diag is not None else ""
+        return self.ok(got == expected, desc, f"expected {expected!r}\ngot      {got!r}{more}")
 
     def finish(self):
         print(f"1..{self.count}")
@@ -37,12 +38,20 @@ class Tap:
 
 
 class Run:
-    def __init__(self, proc, report, workdir):
+    def __init__(self, proc, report, workdir, sarif=None):
         self.status = proc.returncode
         self.stdout = proc.stdout
         self.stderr = proc.stderr
         self.report = report
         self.workdir = workdir
+        self.sarif = sarif
+
+    def warnings(self):
+        return [l for l in self.stderr.splitlines() if "bstrcheck: warning" in l]
+
+    def suppression_lines(self):
+        return [l.strip()[len("suppression: "):] for l in self.stderr.splitlines()
+                if l.startswith("  suppression: ")]
 
     def findings(self, kind):
         return [f for f in (self.report or {}).get("findings", []) if f["kind"] == kind]
@@ -51,10 +60,13 @@ class Run:
         return (self.report or {}).get("summary", {}).get(name)
 
 
-def run(program, args=(), options="", preload=True, json_report=True):
+def run(program, args=(), options="", preload=True, json_report=True, sarif=False):
     workdir = tempfile.mkdtemp(prefix="bstrcheck-it-")
     json_path = os.path.join(workdir, "report.json")
+    sarif_path = os.path.join(workdir, "report.sarif")
     opts = [f"json_path={json_path}"] if json_report else []
+    if sarif:
+        opts.append(f"sarif_path={sarif_path}")
     if options:
         opts.append(options)
     env = dict(os.environ)
@@ -68,7 +80,19 @@ def run(program, args=(), options="", preload=True, json_report=True):
     if os.path.exists(json_path):
         with open(json_path, encoding="utf-8") as f:
             report = json.load(f)
-    return Run(proc, report, workdir)
+    sarif_log = None
+    if sarif and os.path.exists(sarif_path):
+        with open(sarif_path, encoding="utf-8") as f:
+            sarif_log = json.load(f)
+    return Run(proc, report, workdir, sarif_log)
+
+
+def temp_file(name, text):
+    """A file NAME holding TEXT in a fresh directory; returns its path."""
+    path = os.path.join(tempfile.mkdtemp(prefix="bstrcheck-it-"), name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
 
 
 def frame0(finding, role):
@@ -259,6 +283,7 @@ def case_bad_options(t):
 def case_help(t):
     r = run("BC_SCENARIOS", ["clean"], "help=1")
     for name in ("mode", "olechar", "exitcode", "detect_leaks", "log_path", "json_path",
+                 "sarif_path", "suppressions", "max_findings", "gen_suppressions",
                  "max_frames", "quarantine_kb", "help"):
         t.ok(f"  {name} " in r.stderr, f"help lists {name}", r.stderr)
     t.eq(r.status, 0, "help does not change the run")
@@ -512,6 +537,13 @@ def case_forward_dlopen(t):
     t.eq(r.summary("invalid_free"), 0, "no invalid frees")
 
 
+def case_forward_dlclose(t):
+    r = run("BC_FORWARD_DLOPEN", [os.environ["BC_FAKEOLE"], "close"], "quarantine_kb=4")
+    t.ok("survived the unload" in r.stdout, "no call into the unloaded runtime", r.stderr[-2000:])
+    t.eq(r.status, 0, "clean exit")
+    t.eq(r.report and r.report["findings"], [], "no findings")
+
+
 def case_auto_without_runtime(t):
     r = run("BC_SCENARIOS", ["clean"])
     t.eq(r.report["mode"], "own", "auto: no real runtime, so own")
@@ -567,6 +599,345 @@ def case_p7zip_roundtrip(t):
         t.eq(report["findings"], [], f"7z {step}: no leaks and no errors")
         t.eq(report["mode"], "forward", f"7z {step}: forwarded to 7z.so's runtime")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def case_dlclose(t):
+    """A plugin leaks a BSTR and is dlclose()d before exit: its frames resolve."""
+    r = run("BC_SCENARIOS", ["dlclose_leak"])
+    t.ok("dlclose=0 errno_kept=1 unloaded=1" in r.stdout,
+         "plugin really unloaded; dlclose's result and errno pass through", r.stdout + r.stderr)
+    t.eq(r.status, 23, "the plugin's leak fails the run")
+    leaks = r.findings("leak")
+    t.eq(len(leaks), 1, "one leak")
+    if leaks:
+        check_frame(t, leaks[0], "alloc", "plugin_leak_site", "plugin_lib.c")
+        t.ok(frame0(leaks[0], "alloc").get("module", "").endswith("libplugin.so"),
+             "frame names the unloaded module", frame0(leaks[0], "alloc"))
+        t.eq(leaks[0]["stacks"]["alloc"][1].get("function"), "plugin_leak",
+             "second frame: the plugin's exported function")
+    t.ok(" in plugin_leak_site " in r.stderr and "plugin_lib.c:" in r.stderr,
+         "text report shows function and file:line", r.stderr)
+
+
+def leak_blocks(text):
+    return text.count("Leak of ")
+
+
+def case_max_findings(t):
+    full = run("BC_SCENARIOS", ["mixed"])
+    t.eq(len(full.report["findings"]), 4, "mixed: one double_free and three leak groups")
+    t.eq(leak_blocks(full.stderr), 3, "default cap (100) shows every leak group")
+    t.ok("not shown" not in full.stderr, "no note without a cut", full.stderr)
+
+    r = run("BC_SCENARIOS", ["mixed"], "max_findings=2", sarif=True)
+    t.eq(r.stderr.count("ERROR: bstrcheck: double_free"), 1, "the error is shown first")
+    t.eq(leak_blocks(r.stderr), 1, "then the largest leak group only")
+    t.ok("Leak of 2 BSTR(s), 44 bytes" in r.stderr, "the largest group is the one kept", r.stderr)
+    t.ok("2 more finding(s) not shown" in r.stderr, "note counts the findings cut", r.stderr)
+    last = r.stderr.strip().splitlines()[-1]
+    t.ok(last.startswith("SUMMARY: bstrcheck: 6 leaked BSTR(s) (75 bytes) in 3 group(s), 1 double_free"),
+         "SUMMARY still counts everything, and comes last", last)
+    t.eq(len(r.report["findings"]), 4, "JSON keeps every finding")
+    t.eq(len((r.sarif or {"runs": [{"results": []}]})["runs"][0]["results"]), 4,
+         "SARIF keeps every finding")
+
+    r = run("BC_SCENARIOS", ["mixed"], "max_findings=1")
+    t.eq(leak_blocks(r.stderr), 0, "max_findings=1: no leak block")
+    t.ok("detected BSTR leaks" not in r.stderr, "no leak heading when no leak is shown", r.stderr)
+    t.ok("3 more finding(s) not shown" in r.stderr, "three findings cut", r.stderr)
+
+    r = run("BC_SCENARIOS", ["mixed"], "max_findings=0")
+    t.eq(leak_blocks(r.stderr), 3, "max_findings=0: no cap")
+    t.ok("not shown" not in r.stderr, "no note with max_findings=0", r.stderr)
+
+
+def sarif_validator():
+    """(validator, description) for the official schema if the machine has a
+    copy, else for tests/integration/sarif-2.1.0-subset.schema.json."""
+    import jsonschema  # Debian: python3-jsonschema (scripts/bootstrap)
+    official = os.environ.get("BC_SARIF_SCHEMA", "")
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = official or os.path.join(here, "sarif-2.1.0-subset.schema.json")
+    with open(path, encoding="utf-8") as f:
+        schema = json.load(f)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema), ("the official schema " if official else "bstrcheck's subset schema ") + path
+
+
+def schema_errors(validator, doc):
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+def locations_function(location):
+    names = [l.get("fullyQualifiedName") for l in location.get("logicalLocations", [])]
+    return names[0] if names else None
+
+
+def case_sarif(t):
+    r = run("BC_SCENARIOS", ["mixed"], sarif=True)
+    log = r.sarif
+    if not t.ok(log is not None, "SARIF report written", r.stderr):
+        return
+    try:
+        validator, which = sarif_validator()
+    except ImportError:
+        t.ok(False, "python3-jsonschema is installed (scripts/bootstrap installs it)")
+        validator = None
+    if validator:
+        errors = schema_errors(validator, log)
+        t.eq(errors, [], f"valid against {which}")
+    t.eq(log.get("version"), "2.1.0", "version 2.1.0")
+    t.ok("sarif" in log.get("$schema", "") and "2.1.0" in log.get("$schema", ""), "$schema names SARIF 2.1.0")
+    run0 = log["runs"][0]
+    driver = run0["tool"]["driver"]
+    t.eq(driver.get("name"), "bstrcheck", "tool.driver.name")
+    t.eq(driver.get("version"), r.report["version"], "driver version is bstrcheck's")
+    kinds = ["leak", "double_free", "invalid_free", "use_after_free", "overflow",
+             "prefix_corrupt", "invalid_bstr", "mismatched_free"]
+    t.eq([rule["id"] for rule in driver.get("rules", [])], kinds, "one rule per finding kind of INTERFACE.md")
+    t.ok(all(rule.get("shortDescription", {}).get("text") for rule in driver.get("rules", [])),
+         "every rule has a shortDescription")
+    t.eq(run0["invocations"][0].get("processId"), r.report["pid"], "invocation names the process")
+
+    results = run0.get("results", [])
+    t.eq(sorted(x["ruleId"] for x in results), sorted(f["kind"] for f in r.report["findings"]),
+         "one result per finding, ruleId = kind")
+    t.ok(all(driver["rules"][x["ruleIndex"]]["id"] == x["ruleId"] for x in results),
+         "ruleIndex points at the result's rule")
+    t.ok(all(x.get("level") in ("none", "note", "warning", "error") for x in results), "levels are SARIF levels")
+
+    leak_b = next((f for f in r.report["findings"] if f["kind"] == "leak" and f["count"] == 2), None)
+    res_b = next((x for x in results if x["ruleId"] == "leak" and "2 BSTR(s)" in x["message"]["text"]), None)
+    if t.ok(leak_b and res_b, "the 2-BSTR leak is a result", results):
+        jframe = leak_b["stacks"]["alloc"][0]
+        phys = res_b["locations"][0]["physicalLocation"]
+        t.eq(phys["artifactLocation"]["uri"], "file://" + jframe["file"], "location: the user's source file as a file URI")
+        t.eq(phys["region"]["startLine"], jframe["line"], "location: its line")
+        t.eq(locations_function(res_b["locations"][0]), "alloc_site_b", "location: its function")
+        text = res_b["message"]["text"]
+        t.ok("44 bytes" in text and "bravo-bravo" in text, "message gives bytes and the sample", text)
+        flow = res_b["codeFlows"][0]["threadFlows"][0]["locations"]
+        t.eq(len(flow), len(leak_b["stacks"]["alloc"]), "code flow holds the full alloc stack")
+        t.eq(locations_function(flow[-1]["location"]), "alloc_site_b", "code flow ends at the allocation")
+        t.eq([l["nestingLevel"] for l in flow], list(range(len(flow))), "code flow goes from outermost call inwards")
+        t.eq(locations_function(res_b["stacks"][0]["frames"][0]["location"]), "alloc_site_b",
+             "stacks[0] starts at the innermost frame")
+
+    df = next((x for x in results if x["ruleId"] == "double_free"), None)
+    if t.ok(df is not None, "double_free result"):
+        t.eq(locations_function(df["locations"][0]), "second_free_site", "located at the second free")
+        t.eq([c["message"]["text"] for c in df["codeFlows"]],
+             ["freed at", "previously freed at", "allocated at"], "one code flow per stack")
+        t.eq([locations_function(c["threadFlows"][0]["locations"][-1]["location"]) for c in df["codeFlows"]],
+             ["second_free_site", "first_free_site", "alloc_site_a"], "each flow ends at its call")
+        t.eq(len(df["stacks"]), 3, "three SARIF stacks")
+        # a freed BSTR's memory is never read, so a double free has no sample
+        t.ok("(1 event(s))" in df["message"]["text"] and "already freed" in df["message"]["text"],
+             "message gives the count and the detail", df["message"]["text"])
+
+
+def case_sarif_schema_rejects(t):
+    """The schema check has teeth: broken copies of a real report fail it."""
+    import copy
+    r = run("BC_SCENARIOS", ["mixed"], sarif=True)
+    try:
+        validator, which = sarif_validator()
+    except ImportError:
+        t.ok(False, "python3-jsonschema is installed (scripts/bootstrap installs it)")
+        return
+    t.eq(schema_errors(validator, r.sarif), [], f"the real report passes {which}")
+
+    def broken(desc, mutate):
+        doc = copy.deepcopy(r.sarif)
+        mutate(doc)
+        t.ok(schema_errors(validator, doc) != [], f"rejected: {desc}")
+
+    res = lambda d: d["runs"][0]["results"][0]
+    broken("version 2.0.0", lambda d: d.update(version="2.0.0"))
+    broken("no runs", lambda d: d.pop("runs"))
+    broken("no tool.driver.name", lambda d: d["runs"][0]["tool"]["driver"].pop("name"))
+    broken("level 'fatal'", lambda d: res(d).update(level="fatal"))
+    broken("message without text", lambda d: res(d).update(message={}))
+    broken("misspelt physicalLocation",
+           lambda d: res(d)["locations"][0].update(physicalLocations=res(d)["locations"][0].pop("physicalLocation")))
+    broken("region startLine 0",
+           lambda d: res(d)["locations"][0]["physicalLocation"]["region"].update(startLine=0))
+    broken("empty threadFlow", lambda d: res(d)["codeFlows"][0]["threadFlows"][0].update(locations=[]))
+    broken("stack without frames", lambda d: res(d)["stacks"][0].pop("frames"))
+
+
+def case_three_reports(t):
+    """log_path, json_path and sarif_path, all with %p, in one run."""
+    workdir = tempfile.mkdtemp(prefix="bstrcheck-three-")
+    opts = f"log_path={workdir}/log.%p:json_path={workdir}/r.%p.json:sarif_path={workdir}/r.%p.sarif"
+    r = run("BC_SCENARIOS", ["leak_groups"], opts, json_report=False)
+    t.eq(r.status, 23, "findings status")
+    names = sorted(os.listdir(workdir))
+    pids = {n.split(".")[1] for n in names}
+    t.eq(len(names), 3, "three files", names)
+    t.eq(len(pids), 1, "all named with the same pid", names)
+    pid = pids.pop() if len(pids) == 1 else "?"
+    t.ok(pid.isdigit(), "%p became a number", names)
+    try:
+        with open(f"{workdir}/log.{pid}", encoding="utf-8") as f:
+            t.ok("SUMMARY: bstrcheck: 6 leaked" in f.read(), "text report in log_path")
+        with open(f"{workdir}/r.{pid}.json", encoding="utf-8") as f:
+            j = json.load(f)
+        t.eq(j["pid"], int(pid), "JSON report of this process")
+        with open(f"{workdir}/r.{pid}.sarif", encoding="utf-8") as f:
+            sl = json.load(f)
+        t.eq(len(sl["runs"][0]["results"]), 3, "SARIF report with the three leak groups")
+    except (OSError, ValueError) as exc:
+        t.ok(False, "all three reports readable", exc)
+    t.ok("SUMMARY" not in r.stderr, "nothing on stderr", r.stderr)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def case_reports_replaced_whole(t):
+    """Report files are written aside and renamed: an old file linked at the
+    path keeps its content (it is never written through), and no temporary
+    file stays behind."""
+    workdir = tempfile.mkdtemp(prefix="bstrcheck-whole-")
+    names = ("log.txt", "r.json", "r.sarif")
+    for name in names:
+        with open(f"{workdir}/old-{name}", "w", encoding="utf-8") as f:
+            f.write("old content\n")
+        os.link(f"{workdir}/old-{name}", f"{workdir}/{name}")
+    opts = f"log_path={workdir}/log.txt:json_path={workdir}/r.json:sarif_path={workdir}/r.sarif"
+    r = run("BC_SCENARIOS", ["leak_groups"], opts, json_report=False)
+    t.eq(r.status, 23, "findings status")
+    for name in names:
+        with open(f"{workdir}/old-{name}", encoding="utf-8") as f:
+            t.eq(f.read(), "old content\n", f"{name}: the old file was replaced, not written through")
+        with open(f"{workdir}/{name}", encoding="utf-8") as f:
+            text = f.read()
+        t.ok(text != "old content\n" and os.stat(f"{workdir}/{name}").st_nlink == 1,
+             f"{name}: a new file at the path")
+        if name != "log.txt":
+            try:
+                json.loads(text)
+                t.ok(True, f"{name}: complete JSON")
+            except ValueError as exc:
+                t.ok(False, f"{name}: complete JSON", exc)
+    t.eq([n for n in os.listdir(workdir) if ".tmp." in n], [], "no temporary file left")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def suppressed_run(program, args, rules, options="", **kw):
+    path = temp_file("bstrcheck.supp", rules)
+    opts = f"suppressions={path}" + (f":{options}" if options else "")
+    return run(program, args, opts, **kw), path
+
+
+def case_suppress_function(t):
+    r, _ = suppressed_run("BC_SCENARIOS", ["leak_groups"], "leak:alloc_site_b\n", sarif=True)
+    t.eq([(f["count"], f["bytes"]) for f in r.findings("leak")], [(3, 30), (1, 1)],
+         "alloc_site_b's group is gone, the others stay")
+    t.eq(r.summary("suppressed"), 2, "summary.suppressed counts the group's 2 BSTRs")
+    t.eq(r.summary("leaked"), 4, "summary.leaked counts unsuppressed BSTRs")
+    t.eq(r.summary("leaked_bytes"), 31, "and their bytes")
+    t.eq(r.status, 23, "remaining leaks still fail the run")
+    t.ok("alloc_site_b" not in r.stderr, "text report leaves it out", r.stderr)
+    t.ok("in 2 group(s), 2 suppressed;" in r.stderr, "SUMMARY counts the suppressed", r.stderr)
+    t.eq(len(r.sarif["runs"][0]["results"]) if r.sarif else -1, 2, "SARIF leaves it out")
+    t.eq(r.warnings(), [], "no warnings for a good file")
+
+
+def case_suppress_kind(t):
+    r, _ = suppressed_run("BC_SCENARIOS", ["mixed"], "double_free:alloc_site_a\n")
+    t.eq(r.findings("double_free"), [], "double_free rule suppresses the double free")
+    t.eq(len(r.findings("leak")), 3, "but not the leaks from the same function")
+    t.eq(r.summary("double_free"), 0, "summary.double_free counts unsuppressed events")
+    t.eq(r.summary("suppressed"), 1, "one event suppressed")
+
+    r, _ = suppressed_run("BC_SCENARIOS", ["mixed"], "*:alloc_site_a\n")
+    t.eq(r.findings("double_free"), [], "'*' applies to the double free")
+    t.eq([f["count"] for f in r.findings("leak")], [2, 1], "and to alloc_site_a's leak group")
+    t.eq(r.summary("suppressed"), 4, "1 event + 3 BSTRs")
+
+    r, _ = suppressed_run("BC_SCENARIOS", ["mixed"], "leak:second_free_site\n")
+    t.eq(len(r.report["findings"]), 4, "a leak rule naming a frame of the double free only: nothing suppressed")
+    t.eq(r.summary("suppressed"), 0, "suppressed 0")
+
+
+def case_suppress_module_and_file(t):
+    exe = os.environ["BC_SCENARIOS"]
+    for rule, desc in (("leak:scenarios", "module basename"), (f"leak:{exe}", "module full path"),
+                       ("leak:scenarios.c", "file basename"), ("leak:*/integration/scenarios.c", "file path glob"),
+                       ("leak:alloc_site_*", "function glob"), ("leak:*site*", "wildcards on both ends")):
+        r, _ = suppressed_run("BC_SCENARIOS", ["leak_groups"], rule + "\n")
+        t.eq((r.findings("leak"), r.summary("suppressed"), r.status), ([], 6, 0),
+             f"{desc} ({rule}) suppresses all leaks, exit 0")
+    for rule, desc in (("leak:alloc_site", "a prefix without '*'"), ("leak:scen", "part of a module name"),
+                       ("leak:Alloc_site_a", "another case")):
+        r, _ = suppressed_run("BC_SCENARIOS", ["leak_groups"], rule + "\n")
+        t.eq(r.summary("suppressed"), 0, f"{desc} ({rule}) matches nothing: patterns match whole names")
+
+
+def case_suppress_all(t):
+    r, _ = suppressed_run("BC_SCENARIOS", ["leak_groups"], "# all of them\nleak:alloc_site_a\nleak:alloc_site_b\n\nleak:alloc_site_c\n", sarif=True)
+    t.eq(r.status, 0, "everything suppressed: exit status untouched")
+    t.eq(r.report["findings"], [], "JSON has no findings")
+    t.eq(r.summary("suppressed"), 6, "summary.suppressed 6")
+    t.eq(r.summary("leaked"), 0, "summary.leaked 0")
+    t.ok("SUMMARY" not in r.stderr, "no text report, as for a clean run", r.stderr)
+    t.eq(r.sarif["runs"][0]["results"] if r.sarif else None, [], "SARIF has no results")
+
+
+def case_suppress_cpp(t):
+    r, _ = suppressed_run("BC_GREETER", [], "leak:Greeter::GetGreeting\n")
+    t.eq(r.findings("leak"), [], "a C++ method matches without its parameter list (LeakSanitizer's form)")
+    t.eq(r.summary("suppressed"), 3, "the group's 3 BSTRs")
+    t.eq(r.summary("double_free"), 2, "double frees untouched")
+    t.eq(r.status, 23, "they still fail the run")
+    r, _ = suppressed_run("BC_GREETER", [], "double_free:Greeter::Log(char16_t*)\n")
+    t.eq(r.summary("double_free"), 1, "the full demangled name matches too")
+
+
+def case_suppress_checkpoint(t):
+    r, _ = suppressed_run("BC_CLIENT_API", [], "leak:main\n")
+    t.ok("active=1 leaked=0 " in r.stdout, "bstrcheck_leaks_since counts unsuppressed leaks only", r.stdout)
+    t.ok("since the checkpoint" not in r.stderr, "nothing to report at the checkpoint", r.stderr)
+
+
+def case_suppress_bad_file(t):
+    for path, desc in (("/nonexistent-dir/rules.supp", "a missing file"),
+                       (tempfile.mkdtemp(prefix="bstrcheck-dir-"), "a directory")):
+        r = run("BC_SCENARIOS", ["leak_groups"], f"suppressions={path}")
+        w = r.warnings()
+        t.eq(len(w), 1, f"{desc}: one warning", r.stderr)
+        t.ok(w and "cannot read suppressions file" in w[0] and path in w[0], f"{desc}: it names the file", w)
+        t.eq(len(r.findings("leak")), 3, f"{desc}: the run goes on without suppressions")
+        t.eq(r.status, 23, f"{desc}: findings status")
+
+
+def case_suppress_malformed(t):
+    rules = "# comment\n\nbogus line\nnokind:foo\nleak:\n   leak:alloc_site_b   \n"
+    r, path = suppressed_run("BC_SCENARIOS", ["leak_groups"], rules)
+    w = r.warnings()
+    t.eq(len(w), 3, "one warning per malformed line", r.stderr)
+    for line in (3, 4, 5):
+        t.ok(any(f"{path}:{line}:" in x for x in w), f"a warning names {path}:{line}", w)
+    t.eq(r.summary("suppressed"), 2, "the good rule (spaces trimmed) still applies")
+    t.eq(r.status, 23, "the run goes on")
+
+
+def case_gen_suppressions(t):
+    r = run("BC_SCENARIOS", ["mixed"])
+    t.eq(r.suppression_lines(), [], "no rules printed by default")
+    r = run("BC_SCENARIOS", ["mixed"], "gen_suppressions=1")
+    rules = r.suppression_lines()
+    t.eq(sorted(rules), ["double_free:second_free_site", "leak:alloc_site_a", "leak:alloc_site_b",
+                         "leak:alloc_site_c"], "one rule per finding, naming its user frame")
+    again, _ = suppressed_run("BC_SCENARIOS", ["mixed"], "\n".join(rules) + "\n")
+    t.eq((again.report["findings"], again.summary("suppressed"), again.status), ([], 7, 0),
+         "the generated rules suppress every finding")
+    g = run("BC_GREETER", [], "gen_suppressions=1")
+    t.ok("leak:Greeter::GetGreeting" in g.suppression_lines(), "C++: the method without parameters",
+         g.suppression_lines())
+    again, _ = suppressed_run("BC_GREETER", [], "\n".join(g.suppression_lines()) + "\n")
+    t.eq((again.report["findings"], again.status), ([], 0), "and they suppress the example's findings")
 
 
 def main():

@@ -3,6 +3,9 @@
  * that a test looks for in a stack lives in its own noinline function. */
 #include "oleauto.h"
 
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +116,45 @@ static int leak_sample(void)
     return 0;
 }
 
+/* An error and three leak groups: for suppressions by kind, max_findings
+ * and SARIF. */
+static int mixed(void)
+{
+    double_free();
+    return leak_groups();
+}
+
+/* Is a module whose path contains NAME still mapped? */
+static int module_mapped(struct dl_phdr_info *info, size_t size, void *name)
+{
+    (void)size;
+    return info->dlpi_name && strstr(info->dlpi_name, name) != NULL;
+}
+
+/* A plugin (BC_PLUGIN) leaks a BSTR and is unloaded before exit. Prints
+ * dlclose's result, whether errno survived and whether the plugin is gone. */
+static int dlclose_leak(void)
+{
+    const char *path = getenv("BC_PLUGIN");
+    void *handle = path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+    if (!handle) {
+        fprintf(stderr, "dlopen %s: %s\n", path ? path : "(BC_PLUGIN unset)", dlerror());
+        return 1;
+    }
+    void *sym = dlsym(handle, "plugin_leak");
+    int (*plugin_leak)(void);
+    memcpy(&plugin_leak, &sym, sizeof plugin_leak);
+    if (!plugin_leak || !plugin_leak())
+        return 1;
+    errno = EDOM;
+    int rc = dlclose(handle);
+    int errno_kept = errno == EDOM;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    printf("dlclose=%d errno_kept=%d unloaded=%d\n", rc, errno_kept,
+           !dl_iterate_phdr(module_mapped, (void *)base));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -126,6 +168,8 @@ int main(int argc, char **argv)
         {"threads", threads},
         {"leak_and_exit_5", leak_and_exit_5},
         {"leak_sample", leak_sample},
+        {"mixed", mixed},
+        {"dlclose_leak", dlclose_leak},
     };
     for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)

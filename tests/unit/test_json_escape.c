@@ -1,5 +1,6 @@
-/* The escapers (bc_out_json_string, bc_out_text_escaped) through a real
- * descriptor, and bc_path_expand. */
+/* The escapers (bc_out_json_string, bc_out_json_chars, bc_out_text_escaped,
+ * bc_text_escape, bc_out_file_uri) through a real descriptor, and
+ * bc_path_expand. */
 #include "report.h"
 #include "tap.h"
 
@@ -39,9 +40,40 @@ static size_t capture(void (*escaper)(bc_out_t *, const char *, size_t), const c
         tap_is_mem(got, n_, expected, sizeof(expected) - 1, __VA_ARGS__);           \
     } while (0)
 
+static void file_uri(bc_out_t *out, const char *s, size_t len)
+{
+    (void)len;
+    bc_out_file_uri(out, s);
+}
+
+#define URI(in, expected, ...)                                                      \
+    do {                                                                            \
+        size_t n_ = capture(file_uri, in, sizeof(in) - 1);                          \
+        tap_is_mem(got, n_, expected, sizeof(expected) - 1, __VA_ARGS__);           \
+    } while (0)
+
+/* The SARIF writer's pieces (9). */
+static void sarif_pieces(void)
+{
+    size_t n = capture(bc_out_json_chars, "a\"b\n", 4);
+    tap_is_mem(got, n, "a\\\"b\\n", 6, "json_chars: escaped, no quotes");
+    URI("/src/a b/x#1.c", "file:///src/a%20b/x%231.c", "uri: absolute path, space and # encoded");
+    URI("/p/%q\"\\", "file:///p/%25q%22%5C", "uri: %%, quote, backslash encoded (no JSON escaping needed)");
+    URI("/u/\xC3\xA9.c", "file:///u/%C3%A9.c", "uri: UTF-8 bytes percent-encoded");
+    URI("rel/x.c", "rel/x.c", "uri: relative path stays a relative reference");
+    URI("/a-b_c~d.e+f,g=h@i", "file:///a-b_c~d.e+f,g=h@i", "uri: safe characters kept");
+
+    char buf[16];
+    tap_is_uint(bc_text_escape("q\"\0\x01", 4, buf, sizeof buf), 9, "text_escape: length");
+    tap_is_str(buf, "q\\\"\\0\\x01", "text_escape: like the text report");
+    bc_text_escape("abcdefghijklmnopqrstuvwxyz", 26, buf, 8);
+    tap_is_str(buf, "abcdefg", "text_escape: cut to fit, NUL-terminated");
+}
+
 int main(void)
 {
-    tap_plan(39);
+    tap_plan(39 + 9);
+    sarif_pieces();
 
     /* JSON (13). */
     JSON("", "\"\"", "json: empty string -> \"\"");

@@ -17,8 +17,12 @@ static void expect_defaults(const char *when)
     tap_is_int(bc_opt.max_frames, 32, "%s: max_frames default 32", when);
     tap_is_int(bc_opt.quarantine_kb, 1024, "%s: quarantine_kb default 1024", when);
     tap_is_int(bc_opt.help, 0, "%s: help default 0", when);
+    tap_is_str(bc_opt.sarif_path, "", "%s: sarif_path default empty", when);
+    tap_is_str(bc_opt.suppressions, "", "%s: suppressions default empty", when);
+    tap_is_int(bc_opt.max_findings, 100, "%s: max_findings default 100", when);
+    tap_is_int(bc_opt.gen_suppressions, 0, "%s: gen_suppressions default 0", when);
 }
-#define DEFAULT_CHECKS 9
+#define DEFAULT_CHECKS 13
 
 /* A bad value: one warning, the option keeps its default. */
 #define BAD(text, field, deflt)                                                     \
@@ -29,7 +33,7 @@ static void expect_defaults(const char *when)
 
 int main(void)
 {
-    tap_plan(3 * DEFAULT_CHECKS + 64);
+    tap_plan(3 * DEFAULT_CHECKS + 64 + 11);
 
     /* NULL: defaults, no warnings. */
     tap_is_int(bc_options_parse(NULL), 0, "NULL gives no warnings");
@@ -70,6 +74,19 @@ int main(void)
     tap_is_str(bc_opt.json_path, "/tmp/b.json", "multi: json_path");
     tap_is_int(bc_opt.max_frames, 5, "multi: max_frames");
     tap_is_int(bc_opt.quarantine_kb, 17, "multi: quarantine_kb");
+
+    /* The report options (11). */
+    tap_is_int(bc_options_parse("sarif_path=/tmp/r%p.sarif:suppressions=/tmp/s.supp:"
+                                "max_findings=0:gen_suppressions=1"),
+               0, "report options: no warnings");
+    tap_is_str(bc_opt.sarif_path, "/tmp/r%p.sarif", "sarif_path kept verbatim");
+    tap_is_str(bc_opt.suppressions, "/tmp/s.supp", "suppressions");
+    tap_is_int(bc_opt.max_findings, 0, "max_findings=0 (no cap)");
+    tap_is_int(bc_opt.gen_suppressions, 1, "gen_suppressions=1");
+    tap_is_int(bc_options_parse("max_findings=5"), 0, "max_findings=5: no warning");
+    tap_is_int(bc_opt.max_findings, 5, "max_findings=5 -> 5");
+    BAD("max_findings=-1", max_findings, 100);
+    BAD("gen_suppressions=2", gen_suppressions, 0);
 
     /* Each call starts from the defaults (3). */
     tap_is_int(bc_options_parse("exitcode=5"), 0, "second call: no warning");

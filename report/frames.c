@@ -1,0 +1,106 @@
+/* Walking a finding's stacks as symbolized frames, and telling the
+ * program's own frames from the runtime's: the first frame in the user's
+ * code is where SARIF points and what a generated suppression names. */
+#include "report.h"
+
+#include <string.h>
+
+const bc_role_t bc_role_display_order[BC_ROLE_COUNT] = {
+    BC_ROLE_ACCESS, BC_ROLE_FREE, BC_ROLE_PREVIOUS_FREE, BC_ROLE_ALLOC,
+};
+
+unsigned bc_frames_walk(bc_stack_id_t id,
+                        bool (*fn)(const bc_frame_info_t *, unsigned, void *), void *arg)
+{
+    bc_stack_t stack = bc_depot_get(id);
+    unsigned number = 0;
+    for (uint32_t i = 0; i < stack.nframes; i++) {
+        bc_frame_info_t frames[BC_MAX_INLINE];
+        size_t n = bc_symbolize(stack.frames[i], frames, BC_MAX_INLINE);
+        for (size_t k = 0; k < n; k++) {
+            if (!fn(&frames[k], number, arg))
+                return number + 1;
+            number++;
+        }
+    }
+    return number;
+}
+
+const char *bc_path_basename(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Modules that are the runtime, not the program: matched on the basename,
+ * so a copy anywhere (a container, a sysroot) counts as well. */
+static bool is_runtime_module(const char *module)
+{
+    static const char *const runtime[] = {
+        "libc.so",    "libc-",      "ld-linux",  "ld64.so",     "libstdc++.so",
+        "libgcc_s.so", "libm.so",   "libdl.so",  "libpthread.so", "libbstrcheck.so",
+        "libunwind",
+    };
+    const char *base = bc_path_basename(module);
+    for (size_t i = 0; i < BC_ARRAY_LEN(runtime); i++)
+        if (has_prefix(base, runtime[i]))
+            return true;
+    return false;
+}
+
+bool bc_frame_is_user(const bc_frame_info_t *f)
+{
+    if (!f->file || !f->file[0])
+        return false;
+    if (has_prefix(f->file, "/usr/include/"))
+        return false; /* a standard header inlined into the program */
+    return !is_runtime_module(f->module);
+}
+
+typedef struct primary_search {
+    bc_frame_info_t user, with_file, any;
+    bool have_user, have_file, have_any;
+} primary_search_t;
+
+static bool look_at_frame(const bc_frame_info_t *f, unsigned number, void *arg)
+{
+    (void)number;
+    primary_search_t *s = arg;
+    if (!s->have_any) {
+        s->any = *f;
+        s->have_any = true;
+    }
+    if (!s->have_file && f->file && f->file[0]) {
+        s->with_file = *f;
+        s->have_file = true;
+    }
+    if (bc_frame_is_user(f)) {
+        s->user = *f;
+        s->have_user = true;
+        return false;
+    }
+    return true;
+}
+
+bool bc_finding_primary_frame(const bc_finding_t *f, bc_frame_info_t *out)
+{
+    primary_search_t s;
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i < BC_ROLE_COUNT && !s.have_user; i++) {
+        bc_stack_id_t id = f->stacks[bc_role_display_order[i]];
+        if (id)
+            bc_frames_walk(id, look_at_frame, &s);
+    }
+    if (s.have_user)
+        *out = s.user;
+    else if (s.have_file)
+        *out = s.with_file;
+    else if (s.have_any)
+        *out = s.any;
+    return s.have_any;
+}
