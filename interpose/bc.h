@@ -35,6 +35,7 @@ typedef enum { BC_MODE_AUTO, BC_MODE_OWN, BC_MODE_FORWARD } bc_mode_t;
 #define BC_OPT_CTYPE_INT int
 #define BC_OPT_CTYPE_ENUM int
 #define BC_OPT_CTYPE_STR const char *
+#define BC_OPT_CTYPE_REAL double
 
 typedef struct bc_options {
 #define BC_OPTION(kind, name, deflt, range, desc) BC_OPT_CTYPE_##kind name;
@@ -65,6 +66,11 @@ static inline void bc_ensure_init(void)
     if (BC_UNLIKELY(!bc_ready))
         bc_init_slow();
 }
+
+/* ----------------------------------------------------------- "watchdog.c" */
+/* The exit report may hang (exit() was called inside a Sys* call): end the
+ * process after a few seconds with a warning if it has not finished. */
+void bc_watchdog_arm(void);
 
 /* -------------------------------------------------------------- "guard.c" */
 /* Depth of Sys* calls on this thread: only the outermost one records. */
@@ -109,6 +115,9 @@ bc_stack_t bc_depot_get(bc_stack_id_t id);
 uint32_t bc_depot_count(void);
 /* Call FN for every stored stack (report time). */
 void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg);
+/* Hold the depot's write lock across fork(); IN_CHILD: start it afresh. */
+void bc_depot_lock(void);
+void bc_depot_unlock(bool in_child);
 
 /* -------------------------------------------------------------- "table.c" */
 enum { BC_LIVE = 0, BC_FREED = 1 };
@@ -119,7 +128,12 @@ typedef struct bc_shard bc_shard_t;
 /* The shim's own frees bypass the free() wrapper of catch_free.c. */
 void bc_internal_free(void *p);
 #define uthash_free(ptr, sz) bc_internal_free(ptr)
+/* Out of memory inside uthash must not end the program (its default is
+ * exit(-1)): the item is not added, and HASH_ADD leaves its hh.tbl NULL,
+ * which every caller checks. */
+#define HASH_NONFATAL_OOM 1
 #include <uthash.h>
+#define BC_HASH_ADDED(item) ((item)->hh.tbl != NULL)
 
 struct bc_record {
     UT_hash_handle hh;
@@ -151,6 +165,8 @@ typedef struct bc_counts {
 void bc_table_init(void);
 /* The shard that owns BSTR, locked. */
 bc_shard_t *bc_table_lock(uintptr_t bstr);
+/* The same without waiting: NULL when the shard is busy (nested.c). */
+bc_shard_t *bc_table_trylock(uintptr_t bstr);
 void bc_table_unlock(bc_shard_t *shard);
 /* With the shard locked: */
 bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr);
@@ -299,6 +315,75 @@ void bc_on_evict(bc_record_t *rec);
 /* Check every record for damage (overflow, prefix, writes after free);
  * all shards locked. */
 void bc_track_audit_all(void);
+/* A SysFreeString deferred by a reentrant call, done now (no stack). */
+void bc_track_free_deferred(bc_bstr_t bstr);
+/* The byte length of an own-mode request, and how many bytes of PSZ to
+ * copy; UINT32_MAX or more means too long for the prefix. */
+uint64_t bc_own_request(bc_alloc_kind_t kind, const void *psz, unsigned len, size_t *copy);
+/* An address no user-space object can have: the first page (NULL plus a
+ * small offset; Linux never maps it for a program) or above the user part
+ * of the address space (kernel and non-canonical addresses). The shim
+ * reads through a BSTR* only when this is false. (A BSTR argument is never
+ * read through unless the table knows it anyway.) */
+static inline bool bc_addr_impossible(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+#if defined(__x86_64__)
+    if (a >> 56) /* user space ends at 2^47, or 2^56 with 5-level paging */
+        return true;
+#elif defined(__aarch64__)
+    if ((a >> 52) & 0xF) /* user space ends at 2^52 at most; the top byte may be a tag */
+        return true;
+#endif
+    return a < 4096;
+}
+
+/* ------------------------------------------------------------ "inject.c" */
+/* Fault injection (fail_rate, fail_nth, fail_seed, fail_once_per_stack). */
+extern bool bc_inject_active; /* any of them set: the hot path tests this */
+void bc_inject_init(void);
+/* Should this allocation attempt, from STACK, fail? Counts the attempt,
+ * and the injected failure. */
+bool bc_inject_fail(bc_stack_id_t stack);
+
+/* -------------------------------------------------------------- "side.c" */
+/* BSTRs made by reentrant calls: lock-free, malloc-free, own layout. */
+bc_bstr_t bc_side_alloc(const void *src, size_t copy, uint32_t bytes);
+/* Each returns false when BSTR is not in the side table. */
+bool bc_side_free(bc_bstr_t bstr);
+bool bc_side_len(bc_bstr_t bstr, uint32_t *bytes);
+bool bc_side_addref(bc_bstr_t bstr, bc_hresult_t *hr);
+bool bc_side_release(bc_bstr_t bstr);
+/* Report time: every live side BSTR as a record (runtime own, no stack). */
+void bc_side_foreach_live(void (*fn)(const bc_record_t *, void *), void *arg);
+bc_counts_t bc_side_counts(void);
+
+/* ------------------------------------------------------------ "nested.c" */
+/* A call is reentrant when, in own mode, this thread was already inside
+ * the shim: a signal handler that interrupted a Sys* call. It must take no
+ * lock and call no malloc. (In forward mode, depth > 1 is a real runtime's
+ * own nested call, passed straight through.) */
+static inline bool bc_reentered(int rt)
+{
+    return rt == BC_RUNTIME_OWN && bc_depth > 1;
+}
+bc_bstr_t bc_nested_alloc(bc_alloc_kind_t kind, const void *psz, unsigned len);
+int bc_nested_realloc(bc_bstr_t *pbstr, const void *psz, unsigned len, bool is_sz);
+void bc_nested_free(bc_bstr_t bstr);
+uint32_t bc_nested_len(bc_bstr_t bstr, bool chars);
+bc_hresult_t bc_nested_addref(bc_bstr_t bstr);
+void bc_nested_release(bc_bstr_t bstr);
+/* Frees deferred by reentrant calls, waiting to be done. */
+extern unsigned bc_deferred_pending;
+/* Do them (outermost calls only: no lock held). */
+void bc_deferred_drain(void);
+static inline void bc_deferred_maybe_drain(void)
+{
+    if (BC_UNLIKELY(__atomic_load_n(&bc_deferred_pending, __ATOMIC_RELAXED)) && bc_depth == 1)
+        bc_deferred_drain();
+}
+/* At exit: one warning each for lost deferred frees and unchecked calls. */
+void bc_nested_warn(void);
 
 /* ------------------------------------------------------------- "events.c" */
 typedef enum {
@@ -356,5 +441,8 @@ uint64_t bc_count_get(bc_count_t which);
 /* Visit every error finding recorded so far. */
 void bc_events_foreach(void (*fn)(const bc_finding_t *, void *), void *arg);
 uint64_t bc_events_count(bc_kind_t kind);
+/* Hold the events mutex (fork). */
+void bc_events_lock(void);
+void bc_events_unlock(void);
 
 #endif /* BC_H */

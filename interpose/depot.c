@@ -56,10 +56,15 @@ BC_NOINLINE static bc_stack_id_t insert(const uintptr_t *frames, uint32_t nframe
     e = malloc(sizeof *e + nframes * sizeof(uintptr_t));
     if (!e)
         goto out;
-    e->id = depot_next_id++;
+    e->id = depot_next_id;
     e->nframes = nframes;
     memcpy(e->frames, frames, nframes * sizeof(uintptr_t));
     HASH_ADD(hh, depot_by_frames, frames, nframes * sizeof(uintptr_t), e);
+    if (!BC_HASH_ADDED(e)) {
+        free(e);
+        goto out;
+    }
+    depot_next_id++;
     depot_chunks[e->id >> CHUNK_BITS][e->id & (CHUNK_SIZE - 1)] = e;
     id = e->id;
 out:
@@ -104,4 +109,20 @@ void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg)
     uint32_t n = bc_depot_count();
     for (bc_stack_id_t id = 1; id <= n; id++)
         fn(id, bc_depot_get(id), arg);
+}
+
+/* fork(): held across it so the child never inherits a half-done insert.
+ * The child starts the lock afresh: a glibc rwlock also counts the parent's
+ * waiting readers, threads the child does not have. */
+void bc_depot_lock(void)
+{
+    pthread_rwlock_wrlock(&depot_lock);
+}
+
+void bc_depot_unlock(bool in_child)
+{
+    if (in_child)
+        pthread_rwlock_init(&depot_lock, NULL);
+    else
+        pthread_rwlock_unlock(&depot_lock);
 }

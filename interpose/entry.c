@@ -1,6 +1,8 @@
 /* The ten exported Sys* entry points. Each is the same short path:
  * initialize once, hold the guard, find the caller's runtime, hand over to
- * track.c, and leave errno as the program had it. */
+ * track.c, and leave errno as the program had it. On the way out, the
+ * outermost call does the frees that signal handlers deferred (nested.c):
+ * one load when there are none. */
 #include "bc.h"
 
 #include <errno.h>
@@ -12,8 +14,9 @@ typedef unsigned int bc_uint_t;
     bc_ensure_init();                                                      \
     bc_depth++;                                                            \
     int rt_ = bc_runtime_for_caller((uintptr_t)__builtin_return_address(0))
-#define LEAVE()   \
-    bc_depth--;   \
+#define LEAVE()                 \
+    bc_deferred_maybe_drain();  \
+    bc_depth--;                 \
     errno = saved_errno_
 
 BC_EXPORT bc_bstr_t SysAllocString(const void *psz)

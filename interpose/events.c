@@ -86,6 +86,12 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
     vsnprintf(g->finding.detail, sizeof g->finding.detail, fmt, ap);
     va_end(ap);
     HASH_ADD(hh, groups, key, sizeof key, g);
+    if (!BC_HASH_ADDED(g)) {
+        free(g);
+        lost_events++;
+        pthread_mutex_unlock(&events_lock);
+        return;
+    }
     bc_finding_t first = g->finding;
     pthread_mutex_unlock(&events_lock);
     if (BC_UNLIKELY(bc_opt.abort_on_error))
@@ -106,4 +112,15 @@ uint64_t bc_events_count(bc_kind_t kind)
     uint64_t n = kind_counts[kind];
     pthread_mutex_unlock(&events_lock);
     return n;
+}
+
+/* fork(): held across it so the child never inherits a locked events mutex. */
+void bc_events_lock(void)
+{
+    pthread_mutex_lock(&events_lock);
+}
+
+void bc_events_unlock(void)
+{
+    pthread_mutex_unlock(&events_lock);
 }

@@ -14,6 +14,8 @@ __attribute__((constructor)) static void bc_constructor(void)
 __attribute__((destructor)) static void bc_destructor(void)
 {
     bc_ensure_init();
+    if (BC_UNLIKELY(bc_depth > 0))
+        bc_watchdog_arm(); /* exit() from a handler that interrupted a Sys* call */
     int status = bc_report_at_exit();
     if (status != 0)
         bc_exit_now(status);

@@ -9,7 +9,7 @@
 
 bc_options_t bc_opt;
 
-typedef enum { KIND_BOOL, KIND_INT, KIND_STR, KIND_ENUM } option_kind_t;
+typedef enum { KIND_BOOL, KIND_INT, KIND_STR, KIND_ENUM, KIND_REAL } option_kind_t;
 
 typedef struct option_def {
     option_kind_t kind;
@@ -40,6 +40,46 @@ static bool parse_long(const char *s, long *out)
         return false;
     *out = v;
     return true;
+}
+
+/* A plain decimal: digits with at most one '.' ("0", "0.25", ".5", "1.").
+ * No sign, exponent, hex, inf or nan, and no locale: strtod would read
+ * "0,5" in some locales and "0x1p-2", "nan" and "inf" in all. */
+static bool parse_decimal(const char *s, size_t len, double *out)
+{
+    double v = 0, scale = 1;
+    bool digits = false, dot = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.' && !dot) {
+            dot = true;
+            continue;
+        }
+        if (c < '0' || c > '9')
+            return false;
+        digits = true;
+        if (dot) {
+            scale /= 10;
+            v += (c - '0') * scale;
+        } else {
+            v = v * 10 + (c - '0');
+        }
+    }
+    if (!digits)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Is V inside RANGE, "lo..hi" in decimals? */
+static bool in_real_range(const char *range, double v)
+{
+    const char *dots = strstr(range, "..");
+    double lo, hi;
+    if (!dots || !parse_decimal(range, (size_t)(dots - range), &lo) ||
+        !parse_decimal(dots + 2, strlen(dots + 2), &hi))
+        return false;
+    return v >= lo && v <= hi;
 }
 
 /* Is VALUE one of the '|'-separated words of CHOICES? Returns its index or -1. */
@@ -94,6 +134,13 @@ static bool set_option(const option_def_t *opt, const char *value)
     case KIND_STR:
         *(const char **)field = value;
         return true;
+    case KIND_REAL: {
+        double d;
+        if (!parse_decimal(value, strlen(value), &d) || !in_real_range(opt->range, d))
+            return false;
+        *(double *)field = d;
+        return true;
+    }
     }
     return false;
 }

@@ -114,12 +114,19 @@ size_t bc_own_overflow(bc_bstr_t bstr, uint32_t bytes)
     return 0;
 }
 
+/* A freed body is poisoned up to its terminator, which stays: a freed
+ * BSTR handed back as a psz still ends inside its block. */
+static size_t poison_end(uint32_t bytes)
+{
+    return bc_own_data_end(bytes) - bc_own_width();
+}
+
 void bc_own_poison(bc_bstr_t bstr, uint32_t bytes)
 {
     if (bc_opt.guard_pages)
         bc_guard_protect(bstr, bytes);
     else
-        memset(bstr, BC_POISON_BYTE, bc_own_data_end(bytes));
+        memset(bstr, BC_POISON_BYTE, poison_end(bytes));
 }
 
 size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
@@ -127,9 +134,9 @@ size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
     if (bc_opt.guard_pages)
         return 0; /* no access was possible: the pages were inaccessible */
     const unsigned char *data = bstr;
-    size_t changed = 0, end = bc_own_data_end(bytes);
+    size_t changed = 0, poisoned = poison_end(bytes), end = bc_own_data_end(bytes);
     for (size_t i = 0; i < end; i++) {
-        if (data[i] != BC_POISON_BYTE) {
+        if (data[i] != (i < poisoned ? BC_POISON_BYTE : 0)) {
             if (changed++ == 0)
                 *first = i;
         }

@@ -44,6 +44,12 @@ bc_shard_t *bc_table_lock(uintptr_t bstr)
     return shard;
 }
 
+bc_shard_t *bc_table_trylock(uintptr_t bstr)
+{
+    bc_shard_t *shard = shard_of(bstr);
+    return pthread_mutex_trylock(&shard->lock) == 0 ? shard : NULL;
+}
+
 void bc_table_unlock(bc_shard_t *shard)
 {
     pthread_mutex_unlock(&shard->lock);
@@ -69,6 +75,10 @@ bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack
     rec->state = BC_LIVE;
     rec->flags = (uint8_t)(runtime << 4);
     HASH_ADD(hh, shard->records, bstr, sizeof rec->bstr, rec);
+    if (!BC_HASH_ADDED(rec)) {
+        bc_internal_free(rec);
+        return false;
+    }
     bc_filter_add(bstr);
     shard->counts.allocations++;
     return true;
@@ -117,7 +127,10 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
     rec->state = BC_FREED;
     rec->free_stack = free_stack;
     shard->counts.frees++;
-    if (quarantine_per_shard == 0) {
+    /* One larger than the shard's whole share would only push everything
+     * out, itself included: it skips the quarantine (and the poisoning, which
+     * for a huge untouched string would write gigabytes). */
+    if (quarantine_per_shard == 0 || bc_footprint(rec) > quarantine_per_shard) {
         bc_on_evict(rec);
         forget(shard, rec);
         return;

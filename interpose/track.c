@@ -13,15 +13,19 @@
 #define NO_STACKS {0, 0, 0, 0}
 #define IS_OWN(rec) (BC_RECORD_RUNTIME(rec) == BC_RUNTIME_OWN)
 
+/* Characters read through a psz the program passed: it may be misaligned. */
+typedef uint16_t any_u16_t __attribute__((aligned(1)));
+typedef uint32_t any_u32_t __attribute__((aligned(1)));
+
 size_t bc_olestr_len(const void *psz)
 {
     size_t n = 0;
     if (bc_own_width() == 2) {
-        const uint16_t *p = psz;
+        const any_u16_t *p = psz;
         while (p[n])
             n++;
     } else {
-        const uint32_t *p = psz;
+        const any_u32_t *p = psz;
         while (p[n])
             n++;
     }
@@ -87,15 +91,15 @@ static void match_inside(const bc_record_t *rec, void *arg)
 }
 
 /* PTR is not a BSTR. Say so, naming the BSTR it points into if it does
- * (that BSTR stays live). STACK is the call's stack, or 0 to capture. */
+ * (that BSTR stays live). STACK is the call's stack (0: none known). */
 BC_NOINLINE static void report_not_a_bstr(bc_kind_t kind, const void *ptr, const char *fn,
                                           bc_stack_id_t stack)
 {
     bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
     bc_role_t role = kind == BC_KIND_INVALID_FREE ? BC_ROLE_FREE : BC_ROLE_ACCESS;
-    stacks[role] = stack ? stack : bc_stack_here();
+    stacks[role] = stack;
     inside_search_t s = {.ptr = (uintptr_t)ptr};
-    if (ptr)
+    if (ptr && !bc_addr_impossible(ptr))
         bc_table_search(match_inside, &s);
     if (s.found) {
         stacks[BC_ROLE_ALLOC] = s.rec.alloc_stack;
@@ -230,8 +234,21 @@ static bool record(int rt, bc_bstr_t bstr, uint32_t bytes, bc_stack_id_t stack)
     return ok;
 }
 
+/* A psz or BSTR* argument that cannot point at user memory (NULL plus an
+ * offset, a kernel address): reported, and the call fails as out of
+ * memory would, instead of faulting inside the shim. */
+BC_NOINLINE static void report_bad_argument(const char *fn, const char *what, const void *ptr,
+                                            bc_stack_id_t stack)
+{
+    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
+    stacks[BC_ROLE_ACCESS] = stack;
+    bc_event(BC_KIND_INVALID_BSTR, stacks, NULL, 0,
+             "%s: %s %p cannot point to memory the program owns; the call failed", fn, what,
+             ptr);
+}
+
 /* The byte length and source bytes of an own-mode request. */
-static uint64_t own_request(bc_alloc_kind_t kind, const void *psz, unsigned len, size_t *copy)
+uint64_t bc_own_request(bc_alloc_kind_t kind, const void *psz, unsigned len, size_t *copy)
 {
     uint64_t bytes;
     switch (kind) {
@@ -249,18 +266,28 @@ static uint64_t own_request(bc_alloc_kind_t kind, const void *psz, unsigned len,
     return bytes;
 }
 
+static const char *const alloc_names[] = {"SysAllocString", "SysAllocStringLen",
+                                          "SysAllocStringByteLen"};
+
 static bc_bstr_t own_alloc(bc_alloc_kind_t kind, const void *psz, unsigned len)
 {
     if (kind == BC_ALLOC_SZ && !psz)
         return NULL;
+    if (BC_UNLIKELY(psz && bc_addr_impossible(psz))) {
+        report_bad_argument(alloc_names[kind], "psz", psz, bc_stack_here());
+        return NULL;
+    }
     size_t copy;
-    uint64_t bytes = own_request(kind, psz, len, &copy);
+    uint64_t bytes = bc_own_request(kind, psz, len, &copy);
     /* Too long for the 32-bit prefix (or 0xFFFFFFFF, SysAllocStringByteLen's
      * refusal): NULL. */
     if (bytes >= UINT32_MAX)
         return NULL;
+    bc_stack_id_t stack = bc_stack_here();
+    if (BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack))
+        return NULL;
     bc_bstr_t bstr = bc_own_alloc(psz, copy, (uint32_t)bytes);
-    if (bstr && !record(BC_RUNTIME_OWN, bstr, (uint32_t)bytes, bc_stack_here())) {
+    if (bstr && !record(BC_RUNTIME_OWN, bstr, (uint32_t)bytes, stack)) {
         /* An untracked own BSTR would later look like an invalid free: out
          * of memory is what the caller sees. */
         bc_own_release(bstr, (uint32_t)bytes);
@@ -271,16 +298,24 @@ static bc_bstr_t own_alloc(bc_alloc_kind_t kind, const void *psz, unsigned len)
 
 static bc_bstr_t forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
 {
+    if (passing_through(rt))
+        return bc_forward_alloc(rt, kind, psz, len);
+    bc_stack_id_t stack = bc_stack_here();
+    if (BC_UNLIKELY(bc_inject_active) && !(kind == BC_ALLOC_SZ && !psz) &&
+        bc_inject_fail(stack))
+        return NULL;
     bc_bstr_t bstr = bc_forward_alloc(rt, kind, psz, len);
-    if (bstr && !passing_through(rt)) {
+    if (bstr) {
         bc_forward_learn_width(rt, bstr);
-        record(rt, bstr, bc_forward_byte_len(rt, bstr), bc_stack_here());
+        record(rt, bstr, bc_forward_byte_len(rt, bstr), stack);
     }
     return bstr;
 }
 
 bc_bstr_t bc_track_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
 {
+    if (BC_UNLIKELY(bc_reentered(rt)))
+        return bc_nested_alloc(kind, psz, len);
     if (rt == BC_RUNTIME_OWN)
         return own_alloc(kind, psz, len);
     return forward_alloc(rt, kind, psz, len);
@@ -299,13 +334,8 @@ static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack
     bc_shard_retire(shard, rec, stack);
 }
 
-void bc_track_free(int rt, bc_bstr_t bstr)
+static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack)
 {
-    if (passing_through(rt)) {
-        bc_forward_free(rt, bstr);
-        return;
-    }
-    bc_stack_id_t stack = bc_stack_here();
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
     if (BC_LIKELY(rec && rec->state == BC_LIVE))
@@ -316,12 +346,31 @@ void bc_track_free(int rt, bc_bstr_t bstr)
     if (rec)
         return;
     if (rt == BC_RUNTIME_OWN) {
-        report_not_a_bstr(BC_KIND_INVALID_FREE, bstr, "SysFreeString", stack);
+        if (!bc_side_free(bstr)) /* made by a signal handler's call */
+            report_not_a_bstr(BC_KIND_INVALID_FREE, bstr, "SysFreeString", stack);
     } else {
         /* made where the shim could not see: the runtime's business */
         bc_count(BC_COUNT_UNTRACKED_FREES);
         bc_forward_free(rt, bstr);
     }
+}
+
+void bc_track_free(int rt, bc_bstr_t bstr)
+{
+    if (passing_through(rt)) {
+        bc_forward_free(rt, bstr);
+        return;
+    }
+    if (BC_UNLIKELY(bc_reentered(rt))) {
+        bc_nested_free(bstr);
+        return;
+    }
+    free_with_stack(rt, bstr, bc_stack_here());
+}
+
+void bc_track_free_deferred(bc_bstr_t bstr)
+{
+    free_with_stack(BC_RUNTIME_OWN, bstr, 0);
 }
 
 /* How many bytes may be read from SRC when it points into OLD's data (the
@@ -367,17 +416,50 @@ static bc_bstr_t realloc_fresh(int rt, const bc_record_t *old, const void *src, 
     return fresh;
 }
 
+/* SysReAlloc* on OLD, a BSTR a signal handler's call made (side.c): a
+ * new string from the table's side, then the old one freed. */
+static int realloc_from_side(bc_bstr_t *pbstr, bc_bstr_t old, uint32_t old_bytes,
+                             const void *src, unsigned len, bool is_sz, bc_stack_id_t stack)
+{
+    bc_record_t side;
+    memset(&side, 0, sizeof side);
+    side.bstr = (uintptr_t)old;
+    side.bytes = old_bytes;
+    bool failed;
+    bc_bstr_t fresh = realloc_fresh(BC_RUNTIME_OWN, &side, src, len, is_sz, &failed);
+    if (failed)
+        return 0;
+    bc_side_free(old);
+    if (fresh && !record(BC_RUNTIME_OWN, fresh, bc_own_prefix(fresh), stack)) {
+        bc_own_release(fresh, bc_own_prefix(fresh));
+        fresh = NULL;
+    }
+    *pbstr = fresh;
+    return 1;
+}
+
 int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bool is_sz)
 {
     const char *fn = is_sz ? "SysReAllocString" : "SysReAllocStringLen";
     if (passing_through(rt))
         return bc_forward_realloc(rt, pbstr, src, len, is_sz);
+    if (BC_UNLIKELY(bc_reentered(rt)))
+        return bc_nested_realloc(pbstr, src, len, is_sz);
     if (!pbstr) {
-        report_not_a_bstr(BC_KIND_INVALID_BSTR, NULL, fn, 0);
+        report_not_a_bstr(BC_KIND_INVALID_BSTR, NULL, fn, bc_stack_here());
+        return 0;
+    }
+    if (BC_UNLIKELY(bc_addr_impossible(pbstr) ||
+                    (rt == BC_RUNTIME_OWN && src && bc_addr_impossible(src)))) {
+        bool bad_pbstr = bc_addr_impossible(pbstr);
+        report_bad_argument(fn, bad_pbstr ? "pbstr" : "psz", bad_pbstr ? (const void *)pbstr : src,
+                            bc_stack_here());
         return 0;
     }
     bc_bstr_t old = *pbstr;
     bc_stack_id_t stack = bc_stack_here();
+    /* An allocation, for fault injection, unless the result is NULL. */
+    bool allocates = !(is_sz && !src);
     bc_shard_t *shard = NULL;
     bc_record_t *rec = NULL;
     if (old) {
@@ -391,9 +473,17 @@ int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bo
         if (!rec) {
             bc_table_unlock(shard);
             if (rt == BC_RUNTIME_OWN) {
+                uint32_t side_bytes;
+                if (bc_side_len(old, &side_bytes)) {
+                    if (allocates && BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack))
+                        return 0;
+                    return realloc_from_side(pbstr, old, side_bytes, src, len, is_sz, stack);
+                }
                 report_not_a_bstr(BC_KIND_INVALID_BSTR, old, fn, stack);
                 return 0;
             }
+            if (allocates && BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack))
+                return 0;
             /* an old string the shim never saw: the runtime does it all */
             bc_count(BC_COUNT_UNTRACKED_FREES);
             int ok = bc_forward_realloc(rt, pbstr, src, len, is_sz);
@@ -403,6 +493,11 @@ int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bo
         }
     }
 
+    if (allocates && BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack)) {
+        if (shard)
+            bc_table_unlock(shard);
+        return 0; /* *pbstr untouched, as after a real failure */
+    }
     /* Copy before the old string is freed: src may point into it. */
     bool failed;
     bc_bstr_t fresh = realloc_fresh(rt, rec, src, len, is_sz, &failed);
@@ -434,6 +529,8 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
     const char *fn = chars ? "SysStringLen" : "SysStringByteLen";
     if (passing_through(rt))
         return chars ? bc_forward_len(rt, bstr) : bc_forward_byte_len(rt, bstr);
+    if (BC_UNLIKELY(bc_reentered(rt)))
+        return bc_nested_len(bstr, chars);
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
     uint32_t bytes = 0;
@@ -450,8 +547,8 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
     bc_table_unlock(shard);
     if (rec_rt != BC_RUNTIME_OWN) /* the real runtime's answer, as without the shim */
         return chars ? bc_forward_len(rec_rt, bstr) : bc_forward_byte_len(rec_rt, bstr);
-    if (!rec)
-        report_not_a_bstr(BC_KIND_INVALID_BSTR, bstr, fn, 0);
+    if (!rec && !bc_side_len(bstr, &bytes))
+        report_not_a_bstr(BC_KIND_INVALID_BSTR, bstr, fn, bc_stack_here());
     return chars ? bytes / bc_own_width() : bytes;
 }
 
@@ -459,6 +556,8 @@ bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
 {
     if (passing_through(rt))
         return bc_forward_addref(rt, bstr);
+    if (BC_UNLIKELY(bc_reentered(rt)))
+        return bc_nested_addref(bstr);
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
     bc_hresult_t hr = BC_E_INVALIDARG;
@@ -471,8 +570,8 @@ bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
     bc_table_unlock(shard);
     if (!rec && rt != BC_RUNTIME_OWN)
         return bc_forward_addref(rt, bstr);
-    if (!rec)
-        report_not_a_bstr(BC_KIND_INVALID_BSTR, bstr, "SysAddRefString", 0);
+    if (!rec && !bc_side_addref(bstr, &hr))
+        report_not_a_bstr(BC_KIND_INVALID_BSTR, bstr, "SysAddRefString", bc_stack_here());
     return hr;
 }
 
@@ -480,6 +579,10 @@ void bc_track_release(int rt, bc_bstr_t bstr)
 {
     if (passing_through(rt)) {
         bc_forward_release(rt, bstr);
+        return;
+    }
+    if (BC_UNLIKELY(bc_reentered(rt))) {
+        bc_nested_release(bstr);
         return;
     }
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
@@ -505,8 +608,8 @@ void bc_track_release(int rt, bc_bstr_t bstr)
     bc_table_unlock(shard);
     if (!rec && rt != BC_RUNTIME_OWN)
         bc_forward_release(rt, bstr);
-    else if (!rec)
-        report_not_a_bstr(BC_KIND_INVALID_BSTR, bstr, "SysReleaseString", 0);
+    else if (!rec && !bc_side_release(bstr))
+        report_not_a_bstr(BC_KIND_INVALID_BSTR, bstr, "SysReleaseString", bc_stack_here());
 }
 
 /* ------------------------------------------------- free() and realloc() */

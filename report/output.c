@@ -1,7 +1,9 @@
 /* Report files. A regular file is written under a temporary name and
  * renamed into place, so no reader ever sees half a report; devices and
  * FIFOs (/dev/stderr, /dev/null, a pipe) are written directly and never
- * replaced; a symlink planted at a report path is refused. */
+ * replaced; a symlink planted at a report path is refused. Every open is
+ * O_CLOEXEC (a program's children never inherit a report) and none waits:
+ * a FIFO nobody reads is reported, not waited for at exit. */
 #include "report.h"
 
 #include <errno.h>
@@ -42,10 +44,31 @@ void bc_out_init_fd(bc_out_t *out, int fd)
     out->tmp_path[0] = '\0';
 }
 
-static bool open_direct(bc_out_t *out)
+/* A device or FIFO, written in place. FOLLOW: the path is a symlink to one
+ * (/dev/stderr); otherwise a symlink planted since lstat() is refused. The
+ * open does not block (a FIFO without a reader fails with ENXIO rather than
+ * hang the exit); writes do, once a reader is there. If a regular file was
+ * swapped in since lstat(), it is left alone: regular files are only ever
+ * replaced whole, never written through. */
+static bool open_direct(bc_out_t *out, bool follow)
 {
-    out->fd = open(out->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
-    return out->fd >= 0;
+    int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW);
+    do
+        out->fd = open(out->path, flags);
+    while (out->fd < 0 && errno == EINTR);
+    if (out->fd < 0)
+        return false;
+    struct stat st;
+    if (fstat(out->fd, &st) != 0 || S_ISREG(st.st_mode)) {
+        close(out->fd);
+        out->fd = -1;
+        errno = EEXIST;
+        return false;
+    }
+    int fl = fcntl(out->fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(out->fd, F_SETFL, fl & ~O_NONBLOCK);
+    return true;
 }
 
 static bool open_temporary(bc_out_t *out)
@@ -84,14 +107,20 @@ bool bc_out_open(bc_out_t *out, const char *destination)
     bool exists = lstat(out->path, &link_st) == 0;
     bool ok;
     if (exists && S_ISLNK(link_st.st_mode) && stat(out->path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        ok = open_direct(out); /* /dev/stderr and friends: a link to a device */
+        ok = open_direct(out, true); /* /dev/stderr and friends: a link to a device */
     } else if (exists && S_ISLNK(link_st.st_mode)) {
         bc_warn("refusing to write report '%s': it is a symbolic link", out->path);
         return false;
     } else if (exists && !S_ISREG(link_st.st_mode)) {
-        ok = open_direct(out);
+        ok = open_direct(out, false);
     } else {
         ok = open_temporary(out);
+    }
+    if (!ok && errno == ENXIO) {
+        bc_warn("cannot write report '%s': it is a FIFO that no process has open for "
+                "reading", out->path);
+        out->tmp_path[0] = '\0';
+        return false;
     }
     if (!ok) {
         bc_warn("cannot write report '%s': %s", out->path, strerror(errno));

@@ -54,6 +54,11 @@ static void scan_record(const bc_record_t *rec, void *arg)
                                                bc_record_width(rec), g->finding.sample,
                                                sizeof g->finding.sample);
         HASH_ADD(hh, scan->groups, stack, sizeof g->stack, g);
+        if (!BC_HASH_ADDED(g)) {
+            free(g);
+            scan->out_of_memory = true;
+            return;
+        }
         if (indexed)
             scan->by_stack[rec->alloc_stack] = g;
         scan->ngroups++;
@@ -131,6 +136,7 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     report->mode = bc_runtimes_mode();
 
     leak_scan_t scan = {.min_seq = min_seq};
+    bc_deferred_drain(); /* frees that signal handlers left for later */
     bc_table_lock_all();
     if (with_errors)
         bc_track_audit_all(); /* overflows, prefixes, writes after free */
@@ -140,9 +146,13 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
         scan.nstacks = bc_depot_count();
         scan.by_stack = calloc((size_t)scan.nstacks + 1, sizeof *scan.by_stack);
         bc_table_foreach(scan_record, &scan);
+        bc_side_foreach_live(scan_record, &scan); /* made by signal handlers */
         free(scan.by_stack);
     }
     bc_counts_t counts = bc_table_counts();
+    bc_counts_t side = bc_side_counts();
+    counts.allocations += side.allocations;
+    counts.frees += side.frees;
     bc_table_unlock_all();
     if (scan.out_of_memory)
         bc_warn("out of memory while grouping leaks; some groups are missing");
@@ -214,6 +224,7 @@ int bc_report_at_exit(void)
     bc_depth++; /* Sys* calls from here on are not ours to record */
     bc_report_t report;
     collect(&report, 0, bc_opt.detect_leaks != 0, true);
+    bc_nested_warn();
     report.reason = "exit";
     write_outputs(&report, true);
     size_t findings = report.nfindings;

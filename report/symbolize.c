@@ -272,6 +272,8 @@ size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max)
     }
     size_t n = e->nframes < max ? e->nframes : max;
     memcpy(out, e->frames, n * sizeof *out);
+    if (!BC_HASH_ADDED(e))
+        free(e); /* out of memory: not cached (its strings stay, for OUT) */
     pthread_mutex_unlock(&symbol_lock);
     return n;
 }

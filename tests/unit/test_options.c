@@ -33,7 +33,7 @@ static void expect_defaults(const char *when)
 
 int main(void)
 {
-    tap_plan(3 * DEFAULT_CHECKS + 64 + 11);
+    tap_plan(3 * DEFAULT_CHECKS + 64 + 11 + 35);
 
     /* NULL: defaults, no warnings. */
     tap_is_int(bc_options_parse(NULL), 0, "NULL gives no warnings");
@@ -143,5 +143,35 @@ int main(void)
     tap_is_int(bc_options_parse(NULL), 0, "NULL after the overlong string");
     expect_defaults("after overlong");
 
+    /* Fault injection: fail_rate is a plain decimal in 0..1 (35). */
+    static const struct {
+        const char *text;
+        double value;
+    } rates[] = {{"0", 0}, {"1", 1}, {"0.25", 0.25}, {".5", 0.5}, {"1.", 1}, {"0.001", 0.001},
+                 {"1.000", 1}, {"00.5", 0.5}};
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "fail_rate=%s", rates[i].text);
+        tap_is_int(bc_options_parse(text), 0, "'%s': no warning", text);
+        tap_ok(bc_opt.fail_rate > rates[i].value - 1e-12 && bc_opt.fail_rate < rates[i].value + 1e-12,
+               "'%s' -> %g (got %g)", text, rates[i].value, bc_opt.fail_rate);
+    }
+    static const char *const bad_rates[] = {"1.01", "-0", "-0.5", "1e-3", "0x1p-2", "inf", "nan",
+                                            "", ".", "0..5", "0,5", "0.5x"};
+    for (size_t i = 0; i < sizeof bad_rates / sizeof bad_rates[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "fail_rate=%s", bad_rates[i]);
+        tap_is_int(bc_options_parse(text), 1, "'%s' gives one warning", text);
+    }
+    tap_ok(bc_opt.fail_rate == 0, "a bad fail_rate keeps the default 0");
+    tap_is_int(bc_options_parse("fail_nth=7:fail_seed=42:fail_once_per_stack=1"), 0,
+               "fail_nth, fail_seed, fail_once_per_stack: no warning");
+    tap_is_int(bc_opt.fail_nth, 7, "fail_nth=7");
+    tap_is_int(bc_opt.fail_seed, 42, "fail_seed=42");
+    tap_is_int(bc_opt.fail_once_per_stack, 1, "fail_once_per_stack=1");
+    tap_is_int(bc_options_parse(NULL), 0, "reset");
+    tap_ok(bc_opt.fail_rate == 0 && bc_opt.fail_nth == 0 && bc_opt.fail_seed == 0 &&
+               bc_opt.fail_once_per_stack == 0,
+           "fault injection is off by default");
     return tap_done();
 }
