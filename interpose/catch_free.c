@@ -10,20 +10,19 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-typedef void (*free_fn_t)(void *);
-typedef void *(*realloc_fn_t)(void *, size_t);
-
-static free_fn_t real_free;
-static realloc_fn_t real_realloc;
-/* volatile: dlsym calls back into free() here, which the compiler cannot see */
-static __thread volatile int resolving __attribute__((tls_model("initial-exec")));
+/* free() runs before anything else is set up: AddressSanitizer's own start
+ * calls it (through dlsym) before its shadow memory exists. So the wrapper
+ * and what it touches on its fast path are not instrumented; a sanitizer
+ * build of the unit tests links these wrappers too. */
+#define NO_ASAN __attribute__((no_sanitize("address")))
 
 #define FILTER_BITS 20
 static uint8_t filter[1u << FILTER_BITS];
 
-static size_t filter_slot(uintptr_t p)
+NO_ASAN static size_t filter_slot(uintptr_t p)
 {
     return (size_t)(((uint64_t)(p >> 2) * 0x9E3779B97F4A7C15ull) >> (64 - FILTER_BITS));
 }
@@ -58,14 +57,30 @@ void bc_filter_remove(uintptr_t bstr)
     filter_adjust(bstr - 8, -1);
 }
 
-static bool filter_maybe(uintptr_t p)
+#if defined(BC_NO_FREE_WRAPPERS)
+/* A fuzzing build: the core is linked into a program whose malloc belongs
+ * to the sanitizer; free() and realloc() stay theirs, unwatched. */
+void bc_internal_free(void *p)
+{
+    free(p);
+}
+#else
+typedef void (*free_fn_t)(void *);
+typedef void *(*realloc_fn_t)(void *, size_t);
+
+static free_fn_t real_free;
+static realloc_fn_t real_realloc;
+/* volatile: dlsym calls back into free() here, which the compiler cannot see */
+static __thread volatile int resolving __attribute__((tls_model("initial-exec")));
+
+NO_ASAN static bool filter_maybe(uintptr_t p)
 {
     return __atomic_load_n(&filter[filter_slot(p)], __ATOMIC_RELAXED) != 0;
 }
 
 /* dlsym may itself free or realloc: while resolving, such calls on this
  * thread are dropped (free) or refused (realloc). */
-static void resolve(void)
+NO_ASAN static void resolve(void)
 {
     resolving++;
     void *f = dlsym(RTLD_NEXT, "free");
@@ -75,7 +90,7 @@ static void resolve(void)
     resolving--;
 }
 
-void bc_internal_free(void *p)
+NO_ASAN void bc_internal_free(void *p)
 {
     if (BC_UNLIKELY(!real_free)) {
         if (resolving)
@@ -85,7 +100,7 @@ void bc_internal_free(void *p)
     real_free(p);
 }
 
-BC_EXPORT void free(void *p)
+NO_ASAN BC_EXPORT void free(void *p)
 {
     if (!p)
         return;
@@ -108,7 +123,7 @@ BC_EXPORT void free(void *p)
         real_free(p);
 }
 
-BC_EXPORT void *realloc(void *p, size_t size)
+NO_ASAN BC_EXPORT void *realloc(void *p, size_t size)
 {
     if (BC_UNLIKELY(!real_realloc)) {
         if (resolving)
@@ -123,3 +138,4 @@ BC_EXPORT void *realloc(void *p, size_t size)
     bc_depth--;
     return moved == BC_NOT_A_BSTR ? real_realloc(p, size) : moved;
 }
+#endif /* BC_NO_FREE_WRAPPERS */

@@ -240,7 +240,7 @@ def case_no_shell(t):
     nm = shutil.which("nm")
     if not nm:
         print("1..0 # SKIP nm (binutils) is not installed")
-        sys.exit(77)
+        sys.exit(0)
     out = subprocess.run([nm, "-D", "--undefined-only", shim], capture_output=True, text=True,
                          check=True).stdout
     imported = {line.split()[-1].split("@")[0] for line in out.splitlines() if line.strip()}

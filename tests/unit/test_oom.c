@@ -4,13 +4,21 @@
  *
  * This program replaces malloc and calloc: while `refuse_from` is set,
  * every request of that many bytes or more gets NULL. uthash's bucket
- * arrays are such requests (512 bytes and up); records are not. */
+ * arrays are such requests (512 bytes and up); records are not. Under
+ * AddressSanitizer, whose own malloc cannot be replaced, it is skipped. */
 #include "bc.h"
 #include "tap.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+int main(void)
+{
+    printf("1..0 # SKIP AddressSanitizer owns malloc: it cannot be made to fail here\n");
+    return 0;
+}
+#else
 void *__libc_malloc(size_t size);
 void *__libc_calloc(size_t n, size_t size);
 
@@ -112,3 +120,4 @@ int main(void)
     tap_is_uint(wrong, 0, "every id reads back its own frames");
     return tap_done();
 }
+#endif

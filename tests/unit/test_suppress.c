@@ -170,6 +170,7 @@ static void finding_tests(void)
     bc_suppressions_t s;
     bc_suppressions_parse(&s, "finding.supp", text);
     tap_ok(!bc_suppressions_match(&s, &leak), "a rule of another kind does not apply");
+    free(s.rules);
 
     char text2[] = "leak:bc_test_caller_function\n";
     bc_suppressions_parse(&s, "finding.supp", text2);
