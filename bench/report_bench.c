@@ -7,6 +7,7 @@
  * not count N leaks in S groups.
  *
  * Usage: report-bench SHIM LEAKER [N [S]]   (BC_BENCH_RUNS: R, default 3) */
+#include <ftw.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -125,6 +126,15 @@ static void row(const char *what, const measure_t *m, const measure_t *base)
     printf("\n");
 }
 
+/* nftw callback: remove one entry (children first, FTW_DEPTH). No shell. */
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -184,9 +194,7 @@ int main(int argc, char **argv)
            (double)(text.rss_kb - off.rss_kb) / 1024, n,
            (double)(text10.rss_kb - off10.rss_kb) / 1024, n / 10);
 
-    char cmd[9100];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
-    if (system(cmd) != 0)
+    if (nftw(workdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
         fprintf(stderr, "report-bench: could not remove %s\n", workdir);
     return ok ? 0 : 1;
 }

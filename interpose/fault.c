@@ -82,7 +82,10 @@ static void pass_on(int sig, siginfo_t *info, void *ctx)
 static void on_segv(int sig, siginfo_t *info, void *ctx)
 {
     fault_match_t m = {.addr = (uintptr_t)info->si_addr};
-    if (bc_ready && bc_table_search(match_record, &m) && m.found) {
+    bc_depth++; /* the search takes shard locks */
+    bool ours = bc_ready && bc_table_search(match_record, &m) && m.found;
+    bc_depth--;
+    if (ours) {
         bc_depth++;
         bc_stack_id_t stacks[BC_ROLE_COUNT] = {0, 0, 0, 0};
         stacks[BC_ROLE_ALLOC] = m.rec.alloc_stack;

@@ -41,6 +41,7 @@ static void before_fork(void)
     fork_locked = bc_ready && bc_depth == 0;
     if (!fork_locked)
         return;
+    bc_depth++; /* holding shim locks: a handler's Sys* call must know */
     bc_table_lock_all();
     bc_depot_lock();
     bc_events_lock();
@@ -54,6 +55,7 @@ static void release_after_fork(bool in_child)
     bc_events_unlock();
     bc_depot_unlock(in_child);
     bc_table_unlock_all();
+    bc_depth--;
 }
 
 static void after_fork_parent(void)

@@ -215,13 +215,16 @@ static void write_outputs(const bc_report_t *report, bool with_json)
 
 int bc_report_at_exit(void)
 {
+    /* The depth first: a thread that holds a shim lock is always inside the
+     * shim, so a signal handler's Sys* call can tell (nested.c). */
+    bc_depth++; /* Sys* calls from here on are not ours to record */
     pthread_mutex_lock(&report_lock);
     if (bc_finished) {
         pthread_mutex_unlock(&report_lock);
+        bc_depth--;
         return 0;
     }
     bc_finished = 1;
-    bc_depth++; /* Sys* calls from here on are not ours to record */
     bc_report_t report;
     collect(&report, 0, bc_opt.detect_leaks != 0, true);
     bc_nested_warn();
@@ -229,8 +232,8 @@ int bc_report_at_exit(void)
     write_outputs(&report, true);
     size_t findings = report.nfindings;
     free(report.findings);
-    bc_depth--;
     pthread_mutex_unlock(&report_lock);
+    bc_depth--;
     return findings > 0 ? bc_opt.exitcode : 0;
 }
 
@@ -242,8 +245,8 @@ void bc_exit_now(int status)
 
 size_t bc_report_leaks_since(uint64_t seq, bool report_them)
 {
-    pthread_mutex_lock(&report_lock);
     bc_depth++;
+    pthread_mutex_lock(&report_lock);
     bc_report_t report;
     collect(&report, seq, true, false);
     report.reason = "checkpoint";
@@ -252,8 +255,8 @@ size_t bc_report_leaks_since(uint64_t seq, bool report_them)
         write_outputs(&report, false);
     bc_symbolize_end(); /* suppressions may have symbolized; the program goes on */
     free(report.findings);
-    bc_depth--;
     pthread_mutex_unlock(&report_lock);
+    bc_depth--;
     return leaked;
 }
 
@@ -280,13 +283,13 @@ void bc_report_abort(const bc_finding_t *finding)
 
 void bc_report_now(void)
 {
-    pthread_mutex_lock(&report_lock);
     bc_depth++;
+    pthread_mutex_lock(&report_lock);
     bc_report_t report;
     collect(&report, 0, bc_opt.detect_leaks != 0, true);
     report.reason = "report_now";
     write_outputs(&report, true);
     free(report.findings);
-    bc_depth--;
     pthread_mutex_unlock(&report_lock);
+    bc_depth--;
 }
