@@ -9,7 +9,8 @@
  *   threads      the workload alone
  *   fork         the main thread forks short children while the workers
  *                run; each child uses BSTRs and exits (writing its report)
- *   signals      SIGPROF to the workers every 20 us; the handler only counts
+ *   signals      a timer sends SIGPROF every 100 us to a worker; the
+ *                handler only counts
  *   signals_sys  SIGPROF; the handler itself allocates, reads and frees
  *                BSTRs, frees BSTRs the workers made, and keeps a few
  *   exit_load    the workers never stop; main calls exit() under load
@@ -40,7 +41,7 @@ static volatile int stop_workers;
 
 /* What the program did, summed over threads and signal handlers. Atomic
  * adds on uint64_t are lock-free here, so handlers may use them. */
-static uint64_t allocations, frees, errors, ops_done, workers_finished;
+static uint64_t allocations, frees, errors, ops_done;
 
 static void add(uint64_t *counter, uint64_t n)
 {
@@ -179,7 +180,6 @@ static void *worker(void *arg)
     add(&allocations, made);
     add(&frees, freed);
     add(&ops_done, (uint64_t)(n & 255));
-    add(&workers_finished, 1);
     return NULL;
 }
 
@@ -322,19 +322,6 @@ static void on_prof(int sig)
     errno = saved;
 }
 
-/* Until the last worker is done (a worker may be signalled after it
- * returned, not after it was joined). */
-static void *signaler(void *arg)
-{
-    pthread_t *t = arg;
-    struct timespec tick = {0, 20000};
-    for (unsigned n = 0; __atomic_load_n(&workers_finished, __ATOMIC_ACQUIRE) < THREADS; n++) {
-        pthread_kill(t[n % THREADS], SIGPROF);
-        nanosleep(&tick, NULL);
-    }
-    return NULL;
-}
-
 static int signals(bool use_sys)
 {
     handler_uses_sys = use_sys;
@@ -355,13 +342,26 @@ static int signals(bool use_sys)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0; /* no SA_RESTART: interrupted system calls see EINTR */
     sigaction(SIGPROF, &sa, NULL);
+    /* A timer: SIGPROF every 100 us of wall time, delivered to a worker
+     * (the other threads block it). Not faster: a handler that allocates
+     * takes tens of microseconds, and when one worker is left, a faster
+     * timer would keep it in its handler for good (a livelock of the
+     * program's making). */
+    timer_t timer;
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGPROF;
+    if (timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0) {
+        perror("timer_create");
+        return 2;
+    }
+    struct itimerspec every = {{0, 100000}, {0, 100000}};
+    timer_settime(timer, 0, &every, NULL);
     pthread_t t[THREADS];
     start_workers(t);
-    /* The timer: every 20 us, a signal to each worker in turn. */
-    pthread_t timer;
-    pthread_create(&timer, NULL, signaler, t);
-    pthread_join(timer, NULL);
     join_workers(t);
+    timer_delete(timer);
     /* whatever the handler did not free is still live: count it as leaked */
     unsigned p = pool_next < POOL ? pool_next : POOL;
     uint64_t pool_left = POOL - p;
