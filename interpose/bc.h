@@ -28,8 +28,9 @@ typedef int32_t bc_hresult_t;
 typedef uint32_t bc_stack_id_t; /* 0 means "no stack" */
 
 /* ------------------------------------------------------------ "options.c" */
-/* Same order as the choices of "mode" in options.inc. */
+/* Same order as the choices of "mode" and "unwind" in options.inc. */
 typedef enum { BC_MODE_AUTO, BC_MODE_OWN, BC_MODE_FORWARD } bc_mode_t;
+typedef enum { BC_UNWIND_LIBUNWIND, BC_UNWIND_FP } bc_unwind_t;
 
 #define BC_OPT_CTYPE_BOOL int
 #define BC_OPT_CTYPE_INT int
@@ -91,8 +92,16 @@ void bc_stack_init(void);
 /* Capture the caller's stack into FRAMES (at most MAX entries), the shim's
  * own frames cut. Returns the number of frames. */
 uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max);
-/* Capture and store in the depot: the common path of every entry point. */
+/* Capture and store in the depot: the common path of every entry point
+ * (0 in a nested call). */
 bc_stack_id_t bc_stack_here(void);
+/* The same, whatever the depth (error reports). */
+bc_stack_id_t bc_stack_now(void);
+/* A free's stack: bc_stack_here, or 0 with free_stacks=0. */
+static inline bc_stack_id_t bc_free_stack_here(void)
+{
+    return bc_opt.free_stacks ? bc_stack_here() : 0;
+}
 /* The extent [LO, HI) of the loaded module whose segments hold ADDR. */
 bool bc_module_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 

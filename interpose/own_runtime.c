@@ -128,7 +128,22 @@ size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
         return 0; /* no access was possible: the pages were inaccessible */
     const unsigned char *data = bstr;
     size_t changed = 0, end = bc_own_data_end(bytes);
-    for (size_t i = 0; i < end; i++) {
+    /* The common case, no damage, a word at a time. */
+    const uint64_t poison8 = 0x0101010101010101ull * BC_POISON_BYTE;
+    size_t i = 0;
+    for (; i + 8 <= end; i += 8) {
+        uint64_t word;
+        memcpy(&word, data + i, 8);
+        if (word != poison8)
+            break;
+    }
+    if (i + 8 > end) {
+        for (; i < end && data[i] == BC_POISON_BYTE; i++)
+            ;
+        if (i == end)
+            return 0;
+    }
+    for (i = 0; i < end; i++) {
         if (data[i] != BC_POISON_BYTE) {
             if (changed++ == 0)
                 *first = i;

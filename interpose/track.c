@@ -305,17 +305,23 @@ void bc_track_free(int rt, bc_bstr_t bstr)
         bc_forward_free(rt, bstr);
         return;
     }
-    bc_stack_id_t stack = bc_stack_here();
+    /* Captured before locking, so the lock is held briefly; a second free
+     * gets its stack in any case. */
+    bc_stack_id_t stack = bc_free_stack_here();
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
-    if (BC_LIKELY(rec && rec->state == BC_LIVE))
+    bc_record_t freed;
+    bool known = rec != NULL, live = rec && rec->state == BC_LIVE;
+    if (BC_LIKELY(live))
         free_locked(shard, rec, stack);
-    else if (rec)
-        report_double_free(rec, stack, "SysFreeString");
+    else if (known)
+        freed = *rec;
     bc_table_unlock(shard);
-    if (rec)
+    if (live)
         return;
-    if (rt == BC_RUNTIME_OWN) {
+    if (known) {
+        report_double_free(&freed, stack ? stack : bc_stack_here(), "SysFreeString");
+    } else if (rt == BC_RUNTIME_OWN) {
         report_not_a_bstr(BC_KIND_INVALID_FREE, bstr, "SysFreeString", stack);
     } else {
         /* made where the shim could not see: the runtime's business */
