@@ -70,6 +70,7 @@ static inline void bc_ensure_init(void)
 /* -------------------------------------------------------------- "guard.c" */
 /* Depth of Sys* calls on this thread: only the outermost one records. */
 extern __thread int bc_depth __attribute__((tls_model("initial-exec")));
+extern __thread uintptr_t bc_entry_frame __attribute__((tls_model("initial-exec")));
 
 /* ----------------------------------------------------- "platform_linux.c" */
 typedef struct bc_module {
@@ -134,7 +135,6 @@ struct bc_record {
     UT_hash_handle hh;
     uintptr_t bstr;          /* key: the BSTR pointer handed to the program */
     uint64_t seq;            /* allocation ordinal, for checkpoints */
-    bc_record_t *qnext;      /* quarantine FIFO link */
     uint32_t bytes;          /* byte length at allocation (the prefix) */
     bc_stack_id_t alloc_stack;
     bc_stack_id_t free_stack;

@@ -172,13 +172,14 @@ BC_NOINLINE static void find_thread_stack(void)
                                          (uintptr_t)__builtin_frame_address(0) + 4096};
 }
 
-/* Walk the frame-pointer chain from this function's own frame. */
-static uint32_t walk_frame_pointers(uintptr_t *out, uint32_t max)
+/* Walk the frame-pointer chain from frame FP (this function's own when 0). */
+static uint32_t walk_frame_pointers(uintptr_t fp, uintptr_t *out, uint32_t max)
 {
     if (BC_UNLIKELY(!thread_stack.hi))
         find_thread_stack();
     const uintptr_t lo = thread_stack.lo, hi = thread_stack.hi;
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    if (!fp)
+        fp = (uintptr_t)__builtin_frame_address(0);
     uint32_t n = 0;
     while (n < max) {
         if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
@@ -204,8 +205,10 @@ uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max)
     if (max > BC_MAX_FRAMES)
         max = BC_MAX_FRAMES;
     int n;
+    if (bc_opt.unwind == BC_UNWIND_FP && bc_depth == 1 && bc_entry_frame)
+        return walk_frame_pointers(bc_entry_frame, frames, max); /* starts at the caller */
     if (bc_opt.unwind == BC_UNWIND_FP)
-        n = (int)walk_frame_pointers((uintptr_t *)raw, max + SHIM_FRAMES_SLACK);
+        n = (int)walk_frame_pointers(0, (uintptr_t *)raw, max + SHIM_FRAMES_SLACK);
     else
         n = unw_backtrace(raw, (int)(max + SHIM_FRAMES_SLACK));
     int first = 0;
