@@ -184,7 +184,8 @@ void bc_table_audit(void (*fn)(bc_record_t *, void *), void *arg);
  * from the fault handler too). False if a shard could not be locked. */
 bool bc_table_search(void (*fn)(const bc_record_t *, void *), void *arg);
 bc_counts_t bc_table_counts(void);
-/* Next allocation ordinal (checkpoint markers compare against it). */
+/* A checkpoint marker: every allocation from now on gets an ordinal at or
+ * above it. */
 uint64_t bc_table_next_seq(void);
 
 /* ---------------------------------------------------------- "own_runtime.c" */

@@ -33,7 +33,25 @@ struct bc_shard {
 
 static bc_shard_t shards[SHARD_COUNT];
 static size_t quarantine_per_shard;
+/* Allocation ordinals come in blocks per thread, so threads do not fight
+ * over one counter. A checkpoint moves the epoch: every thread then takes
+ * a fresh block, numbered after the checkpoint's marker. */
+#define SEQ_BLOCK 64
 static uint64_t next_seq = 1;
+static uint64_t seq_epoch;
+static __thread uint64_t seq_next, seq_end, seq_thread_epoch
+    __attribute__((tls_model("initial-exec")));
+
+static uint64_t take_seq(void)
+{
+    uint64_t epoch = __atomic_load_n(&seq_epoch, __ATOMIC_ACQUIRE);
+    if (BC_UNLIKELY(seq_next == seq_end || seq_thread_epoch != epoch)) {
+        seq_next = __atomic_fetch_add(&next_seq, SEQ_BLOCK, __ATOMIC_RELAXED);
+        seq_end = seq_next + SEQ_BLOCK;
+        seq_thread_epoch = epoch;
+    }
+    return seq_next++;
+}
 
 void bc_table_init(void)
 {
@@ -103,7 +121,7 @@ bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack
     rec->bstr = bstr;
     rec->bytes = bytes;
     rec->alloc_stack = stack;
-    rec->seq = __atomic_fetch_add(&next_seq, 1, __ATOMIC_RELAXED);
+    rec->seq = take_seq();
     rec->state = BC_LIVE;
     rec->flags = (uint8_t)(runtime << 4);
     HASH_ADD(hh, shard->records, bstr, sizeof rec->bstr, rec);
@@ -289,5 +307,7 @@ bc_counts_t bc_table_counts(void)
 
 uint64_t bc_table_next_seq(void)
 {
-    return __atomic_load_n(&next_seq, __ATOMIC_RELAXED);
+    /* the epoch first: a block taken from here on starts after the marker */
+    __atomic_fetch_add(&seq_epoch, 1, __ATOMIC_ACQ_REL);
+    return __atomic_load_n(&next_seq, __ATOMIC_ACQUIRE);
 }
