@@ -105,3 +105,20 @@ void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg)
     for (bc_stack_id_t id = 1; id <= n; id++)
         fn(id, bc_depot_get(id), arg);
 }
+
+void bc_depot_lock(void)
+{
+    pthread_rwlock_wrlock(&depot_lock);
+}
+
+void bc_depot_unlock(void)
+{
+    pthread_rwlock_unlock(&depot_lock);
+}
+
+void bc_depot_child_after_fork(void)
+{
+    /* glibc's rwlock remembers its writer's thread id, which the child's
+     * thread does not have: unlocking would be taken for a reader's unlock. */
+    pthread_rwlock_init(&depot_lock, NULL);
+}

@@ -35,6 +35,7 @@ static void init_once_fn(void)
     }
     bc_table_init();
     bc_stack_init();
+    bc_fork_init();
     __atomic_store_n(&bc_ready, 1, __ATOMIC_RELEASE);
 }
 

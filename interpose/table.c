@@ -21,6 +21,7 @@ struct bc_shard {
 static bc_shard_t shards[SHARD_COUNT];
 static size_t quarantine_per_shard;
 static uint64_t next_seq = 1;
+static uint64_t first_own_seq = 1;
 
 void bc_table_init(void)
 {
@@ -136,4 +137,21 @@ bc_counts_t bc_table_counts(void)
 uint64_t bc_table_next_seq(void)
 {
     return __atomic_load_n(&next_seq, __ATOMIC_RELAXED);
+}
+
+uint64_t bc_table_first_own_seq(void)
+{
+    return first_own_seq;
+}
+
+void bc_table_child_after_fork(void)
+{
+    /* Re-initialized, not unlocked: the child's only thread is not the one
+     * that locked them, and no other thread is left to hold one. */
+    for (unsigned i = 0; i < SHARD_COUNT; i++) {
+        pthread_mutex_init(&shards[i].lock, NULL);
+        shards[i].counts.allocations = 0;
+        shards[i].counts.frees = 0;
+    }
+    first_own_seq = next_seq;
 }

@@ -93,6 +93,10 @@ __attribute__((noreturn)) void bc_exit_now(int status);
 size_t bc_report_leaks_since(uint64_t seq, bool report);
 /* Write the text (and JSON) report of everything found so far. */
 void bc_report_now(void);
+/* fork: no report runs across it; the child gets a fresh lock. */
+void bc_report_lock(void);
+void bc_report_unlock(void);
+void bc_report_child_after_fork(void);
 
 /* ---------------------------------------------------------------- "text.c" */
 void bc_text_write(bc_out_t *out, const bc_report_t *report);
