@@ -45,12 +45,19 @@ typedef struct bc_options {
 
 extern bc_options_t bc_opt;
 
+/* BSTRCHECK_OPTIONS is read up to this many bytes (NUL included). */
+#define BC_OPTIONS_TEXT_MAX 4096
+
 /* Reset bc_opt to the defaults, then apply "name=value:name=value" from
  * TEXT (NULL: nothing). Bad names and values warn and keep the default.
  * Returns the number of warnings. */
 int bc_options_parse(const char *text);
 /* Print every option with its default and meaning to fd. */
 void bc_options_print_help(int fd);
+/* Would NAME=VALUE be accepted? 0 if so, ENOENT for an unknown name, EINVAL
+ * for a bad value; *VALID (may be NULL) gets the valid choices. bc_opt is
+ * left as it was (the launcher checks its --name=value flags with this). */
+int bc_option_check(const char *name, const char *value, const char **valid);
 
 /* ---------------------------------------------------------------- "log.c" */
 /* Formatting into a fixed buffer, never malloc: safe while reporting. */
@@ -117,6 +124,11 @@ bc_stack_id_t bc_depot_put(const uintptr_t *frames, uint32_t nframes);
 /* The frames behind ID; nframes == 0 for id 0 or an unknown id. */
 bc_stack_t bc_depot_get(bc_stack_id_t id);
 uint32_t bc_depot_count(void);
+/* fork (see "fork.c"): hold the depot across fork; the child gets a fresh
+ * lock, and keeps the stacks. */
+void bc_depot_lock(void);
+void bc_depot_unlock(void);
+void bc_depot_child_after_fork(void);
 /* Call FN for every stored stack (report time). */
 void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg);
 
@@ -187,6 +199,12 @@ bc_counts_t bc_table_counts(void);
 /* A checkpoint marker: every allocation from now on gets an ordinal at or
  * above it. */
 uint64_t bc_table_next_seq(void);
+/* The first ordinal this process allocated itself: 1, or in a forked child
+ * the ordinal at fork. Older records are the parent's, never our leaks. */
+uint64_t bc_table_first_own_seq(void);
+/* In a forked child, with every shard locked by the fork: fresh locks, zero
+ * counters, and every record inherited (see bc_table_first_own_seq). */
+void bc_table_child_after_fork(void);
 
 /* ---------------------------------------------------------- "own_runtime.c" */
 /* bstrcheck as the BSTR runtime: Windows layout, pointer-aligned data,
@@ -366,5 +384,15 @@ uint64_t bc_count_get(bc_count_t which);
 /* Visit every error finding recorded so far. */
 void bc_events_foreach(void (*fn)(const bc_finding_t *, void *), void *arg);
 uint64_t bc_events_count(bc_kind_t kind);
+/* fork: hold the events lock across it; the child starts with no events
+ * (the parent's are the parent's to report) and a fresh lock. */
+void bc_events_lock(void);
+void bc_events_unlock(void);
+void bc_events_child_after_fork(void);
+
+/* --------------------------------------------------------------- "fork.c" */
+/* Register the fork handlers (once, from init): every lock of the shim is
+ * taken before fork in one fixed order, so no child inherits a locked one. */
+void bc_fork_init(void);
 
 #endif /* BC_H */

@@ -173,3 +173,20 @@ void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg)
     for (bc_stack_id_t id = 1; id <= n; id++)
         fn(id, bc_depot_get(id), arg);
 }
+
+/* fork: only inserts lock (hits read without a lock), so holding the
+ * insert lock across fork is all a child needs. */
+void bc_depot_lock(void)
+{
+    pthread_mutex_lock(&insert_lock);
+}
+
+void bc_depot_unlock(void)
+{
+    pthread_mutex_unlock(&insert_lock);
+}
+
+void bc_depot_child_after_fork(void)
+{
+    pthread_mutex_init(&insert_lock, NULL);
+}

@@ -107,3 +107,26 @@ uint64_t bc_events_count(bc_kind_t kind)
     pthread_mutex_unlock(&events_lock);
     return n;
 }
+
+void bc_events_lock(void)
+{
+    pthread_mutex_lock(&events_lock);
+}
+
+void bc_events_unlock(void)
+{
+    pthread_mutex_unlock(&events_lock);
+}
+
+void bc_events_child_after_fork(void)
+{
+    event_group_t *g, *tmp;
+    HASH_ITER(hh, groups, g, tmp) {
+        HASH_DELETE(hh, groups, g);
+        free(g);
+    }
+    group_count = 0;
+    lost_events = 0;
+    memset(kind_counts, 0, sizeof kind_counts);
+    pthread_mutex_init(&events_lock, NULL);
+}

@@ -36,6 +36,7 @@ static void init_once_fn(void)
         bc_guard_init();
         bc_fault_init();
     }
+    bc_fork_init();
     __atomic_store_n(&bc_ready, 1, __ATOMIC_RELEASE);
 }
 

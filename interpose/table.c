@@ -52,6 +52,7 @@ static uint64_t take_seq(void)
     }
     return seq_next++;
 }
+static uint64_t first_own_seq = 1;
 
 void bc_table_init(void)
 {
@@ -310,4 +311,24 @@ uint64_t bc_table_next_seq(void)
     /* the epoch first: a block taken from here on starts after the marker */
     __atomic_fetch_add(&seq_epoch, 1, __ATOMIC_ACQ_REL);
     return __atomic_load_n(&next_seq, __ATOMIC_ACQUIRE);
+}
+
+uint64_t bc_table_first_own_seq(void)
+{
+    return first_own_seq;
+}
+
+void bc_table_child_after_fork(void)
+{
+    /* Re-initialized, not unlocked: the child's only thread is not the one
+     * that locked them, and no other thread is left to hold one. */
+    for (unsigned i = 0; i < SHARD_COUNT; i++) {
+        pthread_mutex_init(&shards[i].lock, NULL);
+        shards[i].counts.allocations = 0;
+        shards[i].counts.frees = 0;
+    }
+    /* A new epoch: this thread's block of ordinals was taken before the
+     * fork, so its next allocation starts a block at or after the mark. */
+    __atomic_fetch_add(&seq_epoch, 1, __ATOMIC_ACQ_REL);
+    first_own_seq = next_seq;
 }

@@ -130,7 +130,9 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     report->exe = bc_exe_path();
     report->mode = bc_runtimes_mode();
 
-    leak_scan_t scan = {.min_seq = min_seq};
+    /* A forked child's inherited BSTRs stay its parent's leaks. */
+    uint64_t first_own = bc_table_first_own_seq();
+    leak_scan_t scan = {.min_seq = min_seq > first_own ? min_seq : first_own};
     bc_table_lock_all();
     if (with_errors)
         bc_track_audit_all(); /* overflows, prefixes, writes after free */
@@ -183,6 +185,18 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     apply_suppressions(report);
 }
 
+/* Nothing to say: no BSTR allocated or freed, no event (report_empty=0
+ * then skips the JSON file). */
+static bool is_empty(const bc_report_t *report)
+{
+    if (report->allocations || report->frees || report->nfindings)
+        return false;
+    for (int k = 0; k < BC_KIND_COUNT; k++)
+        if (report->events[k])
+            return false;
+    return true;
+}
+
 static void write_outputs(const bc_report_t *report, bool with_json)
 {
     bc_out_t out;
@@ -192,7 +206,8 @@ static void write_outputs(const bc_report_t *report, bool with_json)
         bc_text_write(&out, report);
         bc_out_close(&out);
     }
-    if (with_json && bc_opt.json_path[0] && bc_out_open(&out, bc_opt.json_path)) {
+    if (with_json && bc_opt.json_path[0] && (bc_opt.report_empty || !is_empty(report)) &&
+        bc_out_open(&out, bc_opt.json_path)) {
         bc_json_write(&out, report);
         bc_out_close(&out);
     }
@@ -278,4 +293,19 @@ void bc_report_now(void)
     free(report.findings);
     bc_depth--;
     pthread_mutex_unlock(&report_lock);
+}
+
+void bc_report_lock(void)
+{
+    pthread_mutex_lock(&report_lock);
+}
+
+void bc_report_unlock(void)
+{
+    pthread_mutex_unlock(&report_lock);
+}
+
+void bc_report_child_after_fork(void)
+{
+    pthread_mutex_init(&report_lock, NULL);
 }

@@ -284,7 +284,7 @@ def case_help(t):
     r = run("BC_SCENARIOS", ["clean"], "help=1")
     for name in ("mode", "olechar", "exitcode", "detect_leaks", "log_path", "json_path",
                  "sarif_path", "suppressions", "max_findings", "gen_suppressions",
-                 "max_frames", "quarantine_kb", "help"):
+                 "report_empty", "max_frames", "quarantine_kb", "help"):
         t.ok(f"  {name} " in r.stderr, f"help lists {name}", r.stderr)
     t.eq(r.status, 0, "help does not change the run")
 
@@ -314,6 +314,20 @@ def case_options_documented(t):
     t.eq(sorted(documented), sorted(helped), "README documents exactly the options help=1 lists")
     for name, default in helped.items():
         t.eq(documented.get(name), default, f"README default of {name}")
+
+
+def case_report_empty(t):
+    r = run("BC_SCENARIOS", [])
+    t.eq(r.status, 2, "no scenario: the program's usage error, no BSTR touched")
+    t.ok(r.report is not None, "by default even an empty report is written")
+    r = run("BC_SCENARIOS", [], "report_empty=0")
+    t.eq(r.report, None, "report_empty=0: no JSON for a process that touched no BSTR")
+    r = run("BC_SCENARIOS", ["clean"], "report_empty=0")
+    t.ok(r.report is not None and r.summary("allocations") == 4,
+         "report_empty=0 still writes a process that allocated")
+    r = run("BC_SCENARIOS", ["invalid_free"], "report_empty=0")
+    t.ok(r.report is not None and r.summary("invalid_free") == 1,
+         "report_empty=0 still writes a process with an event and no allocation")
 
 
 def case_quarantine_off(t):
