@@ -63,6 +63,9 @@ int bc_option_check(const char *name, const char *value, const char **valid);
 /* Formatting into a fixed buffer, never malloc: safe while reporting. */
 void bc_log_write(int fd, const char *buf, size_t len);
 __attribute__((format(printf, 1, 2))) void bc_warn(const char *fmt, ...);
+/* One line: PREFIX, then FMT, then a newline, written to FD at once. */
+__attribute__((format(printf, 3, 0))) void bc_log_line(int fd, const char *prefix,
+                                                       const char *fmt, va_list ap);
 
 /* --------------------------------------------------------------- "init.c" */
 extern volatile int bc_ready;    /* options read, tables set up */

@@ -40,15 +40,8 @@ void bc_version_print(int fd)
 
 void bc_launcher_error(const char *fmt, ...)
 {
-    char line[1024];
-    int n = snprintf(line, sizeof line, "bstrcheck: ");
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    bc_log_line(2, "bstrcheck: ", fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof line - 2)
-        len = sizeof line - 2;
-    line[len++] = '\n';
-    bc_log_write(2, line, len);
 }

@@ -954,18 +954,24 @@ def case_gen_suppressions(t):
     t.eq((again.report["findings"], again.status), ([], 0), "and they suppress the example's findings")
 
 
-def main():
+def run_cases(namespace, tap_class=Tap):
+    """Run the case named on the command line: the function case_NAME in
+    NAMESPACE (a suite's globals()), reporting through TAP_CLASS."""
     case = sys.argv[1] if len(sys.argv) > 1 else ""
-    fn = globals().get(f"case_{case}")
+    fn = namespace.get(f"case_{case}")
     if not fn:
         print(f"unknown case {case!r}", file=sys.stderr)
         sys.exit(2)
-    t = Tap()
+    t = tap_class()
     try:
         fn(t)
     except Exception as exc:  # a crash in a case is a failure, not an error
         t.ok(False, f"case {case} raised {type(exc).__name__}", exc)
     t.finish()
+
+
+def main():
+    run_cases(globals())
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from run import Tap as BaseTap  # noqa: E402  (the integration suite's TAP helper)
+from run import Tap as BaseTap, run_cases  # noqa: E402  (the integration suite's TAP helpers)
 
 
 class Tap(BaseTap):
@@ -526,17 +526,7 @@ def case_install(t):
 
 
 def main():
-    case = sys.argv[1] if len(sys.argv) > 1 else ""
-    fn = globals().get(f"case_{case}")
-    if not fn:
-        print(f"unknown case {case!r}", file=sys.stderr)
-        sys.exit(2)
-    t = Tap()
-    try:
-        fn(t)
-    except Exception as exc:  # a crash in a case is a failure, not an error
-        t.ok(False, f"case {case} raised {type(exc).__name__}", exc)
-    t.finish()
+    run_cases(globals(), Tap)
 
 
 if __name__ == "__main__":
