@@ -954,6 +954,47 @@ def case_gen_suppressions(t):
     t.eq((again.report["findings"], again.status), ([], 0), "and they suppress the example's findings")
 
 
+def case_unwind_fp(t):
+    r = run("BC_SCENARIOS", ["leak_groups"], "unwind=fp")
+    leaks = r.findings("leak")
+    t.eq([(f["count"], f["bytes"]) for f in leaks], [(2, 44), (3, 30), (1, 1)],
+         "the same groups as with libunwind")
+    if len(leaks) == 3:
+        check_frame(t, leaks[0], "alloc", "alloc_site_b", "scenarios.c")
+        functions = [fr.get("function") for fr in leaks[0]["stacks"]["alloc"]]
+        t.ok(functions[:2] == ["alloc_site_b", "leak_groups"] and "main" in functions,
+             "the whole chain up to main, no shim frames", functions)
+    r = run("BC_SCENARIOS", ["double_free"], "unwind=fp")
+    f = one_finding(t, r, "double_free")
+    check_frame(t, f, "free", "second_free_site", "scenarios.c")
+    check_frame(t, f, "previous_free", "first_free_site", "scenarios.c")
+
+
+def case_unwind_fp_garbage(t):
+    # "stack": the bogus frame's return address is real code (main), so it is
+    # kept; its link points down the stack, so the walk ends there.
+    expected = {"unmapped": ["alloc_with_rbp"], "stack": ["alloc_with_rbp", "main"],
+                "code": ["alloc_with_rbp"]}
+    for kind in ("unmapped", "stack", "code"):
+        r = run("BC_FP_GARBAGE", [kind], "unwind=fp")
+        if r.status == 77:
+            print("1..0 # SKIP x86-64 only")
+            sys.exit(77)
+        t.eq(r.status, 23, f"{kind}: no fault, the leak is reported")
+        t.ok("len=2" in r.stdout, f"{kind}: the program went on", r.stdout)
+        leaks = r.findings("leak")
+        stack = leaks[0]["stacks"]["alloc"] if leaks else []
+        t.eq([fr.get("function") for fr in stack], expected[kind],
+             f"{kind}: the walk keeps the good frames and stops at the bad one")
+
+
+def case_free_stacks_off(t):
+    r = run("BC_SCENARIOS", ["double_free"], "free_stacks=0")
+    f = one_finding(t, r, "double_free")
+    check_frame(t, f, "free", "second_free_site", "scenarios.c")
+    t.ok("previous_free" not in f["stacks"], "no stack kept for the first free", f["stacks"].keys())
+
+
 def run_cases(namespace, tap_class=Tap):
     """Run the case named on the command line: the function case_NAME in
     NAMESPACE (a suite's globals()), reporting through TAP_CLASS."""
