@@ -13,6 +13,7 @@
 typedef struct leak_group {
     UT_hash_handle hh;
     bc_stack_id_t stack; /* key */
+    uint64_t sample_seq; /* the sample is the group's oldest BSTR */
     bc_finding_t finding;
 } leak_group_t;
 
@@ -48,11 +49,9 @@ static void scan_record(const bc_record_t *rec, void *arg)
             return;
         }
         g->stack = rec->alloc_stack;
+        g->sample_seq = UINT64_MAX;
         g->finding.kind = BC_KIND_LEAK;
         g->finding.stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-        g->finding.sample_len = bc_sample_utf8((const void *)rec->bstr, rec->bytes,
-                                               bc_record_width(rec), g->finding.sample,
-                                               sizeof g->finding.sample);
         HASH_ADD(hh, scan->groups, stack, sizeof g->stack, g);
         if (indexed)
             scan->by_stack[rec->alloc_stack] = g;
@@ -60,6 +59,12 @@ static void scan_record(const bc_record_t *rec, void *arg)
     }
     g->finding.count++;
     g->finding.bytes += rec->bytes;
+    if (rec->seq < g->sample_seq) { /* the same sample whatever the table's order */
+        g->sample_seq = rec->seq;
+        g->finding.sample_len = bc_sample_utf8((const void *)rec->bstr, rec->bytes,
+                                               bc_record_width(rec), g->finding.sample,
+                                               sizeof g->finding.sample);
+    }
 }
 
 typedef struct finding_list {

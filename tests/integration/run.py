@@ -344,6 +344,7 @@ def case_example(t):
     leaks = r.findings("leak")
     t.eq([(f["count"]) for f in leaks], [3], "one leak group of 3 [out] greetings")
     if leaks:
+        t.eq(leaks[0]["sample"], "Hello, Ada", "the sample is the group's oldest BSTR")
         functions = [f.get("function") for f in leaks[0]["stacks"]["alloc"]]
         t.ok("Greeter::GetGreeting(char16_t**)" in functions, "demangled C++ method in the stack", functions)
     t.eq(r.summary("double_free"), 2, "callee-freed [out] and [in] freed twice")
