@@ -28,8 +28,9 @@ typedef int32_t bc_hresult_t;
 typedef uint32_t bc_stack_id_t; /* 0 means "no stack" */
 
 /* ------------------------------------------------------------ "options.c" */
-/* Same order as the choices of "mode" in options.inc. */
+/* Same order as the choices of "mode" and "unwind" in options.inc. */
 typedef enum { BC_MODE_AUTO, BC_MODE_OWN, BC_MODE_FORWARD } bc_mode_t;
+typedef enum { BC_UNWIND_LIBUNWIND, BC_UNWIND_FP } bc_unwind_t;
 
 #define BC_OPT_CTYPE_BOOL int
 #define BC_OPT_CTYPE_INT int
@@ -45,17 +46,27 @@ typedef struct bc_options {
 
 extern bc_options_t bc_opt;
 
+/* BSTRCHECK_OPTIONS is read up to this many bytes (NUL included). */
+#define BC_OPTIONS_TEXT_MAX 4096
+
 /* Reset bc_opt to the defaults, then apply "name=value:name=value" from
  * TEXT (NULL: nothing). Bad names and values warn and keep the default.
  * Returns the number of warnings. */
 int bc_options_parse(const char *text);
 /* Print every option with its default and meaning to fd. */
 void bc_options_print_help(int fd);
+/* Would NAME=VALUE be accepted? 0 if so, ENOENT for an unknown name, EINVAL
+ * for a bad value; *VALID (may be NULL) gets the valid choices. bc_opt is
+ * left as it was (the launcher checks its --name=value flags with this). */
+int bc_option_check(const char *name, const char *value, const char **valid);
 
 /* ---------------------------------------------------------------- "log.c" */
 /* Formatting into a fixed buffer, never malloc: safe while reporting. */
 void bc_log_write(int fd, const char *buf, size_t len);
 __attribute__((format(printf, 1, 2))) void bc_warn(const char *fmt, ...);
+/* One line: PREFIX, then FMT, then a newline, written to FD at once. */
+__attribute__((format(printf, 3, 0))) void bc_log_line(int fd, const char *prefix,
+                                                       const char *fmt, va_list ap);
 
 /* --------------------------------------------------------------- "init.c" */
 extern volatile int bc_ready;    /* options read, tables set up */
@@ -75,6 +86,7 @@ void bc_watchdog_arm(void);
 /* -------------------------------------------------------------- "guard.c" */
 /* Depth of Sys* calls on this thread: only the outermost one records. */
 extern __thread int bc_depth __attribute__((tls_model("initial-exec")));
+extern __thread uintptr_t bc_entry_frame __attribute__((tls_model("initial-exec")));
 
 /* ----------------------------------------------------- "platform_linux.c" */
 typedef struct bc_module {
@@ -97,8 +109,16 @@ void bc_stack_init(void);
 /* Capture the caller's stack into FRAMES (at most MAX entries), the shim's
  * own frames cut. Returns the number of frames. */
 uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max);
-/* Capture and store in the depot: the common path of every entry point. */
+/* Capture and store in the depot: the common path of every entry point
+ * (0 in a nested call). */
 bc_stack_id_t bc_stack_here(void);
+/* The same, whatever the depth (error reports). */
+bc_stack_id_t bc_stack_now(void);
+/* A free's stack: bc_stack_here, or 0 with free_stacks=0. */
+static inline bc_stack_id_t bc_free_stack_here(void)
+{
+    return bc_opt.free_stacks ? bc_stack_here() : 0;
+}
 /* The extent [LO, HI) of the loaded module whose segments hold ADDR. */
 bool bc_module_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 
@@ -113,11 +133,13 @@ bc_stack_id_t bc_depot_put(const uintptr_t *frames, uint32_t nframes);
 /* The frames behind ID; nframes == 0 for id 0 or an unknown id. */
 bc_stack_t bc_depot_get(bc_stack_id_t id);
 uint32_t bc_depot_count(void);
+/* fork (see "fork.c"): hold the depot across fork; the child gets a fresh
+ * lock, and keeps the stacks. */
+void bc_depot_lock(void);
+void bc_depot_unlock(void);
+void bc_depot_child_after_fork(void);
 /* Call FN for every stored stack (report time). */
 void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg);
-/* Hold the depot's write lock across fork(); IN_CHILD: start it afresh. */
-void bc_depot_lock(void);
-void bc_depot_unlock(bool in_child);
 
 /* -------------------------------------------------------------- "table.c" */
 enum { BC_LIVE = 0, BC_FREED = 1 };
@@ -139,7 +161,6 @@ struct bc_record {
     UT_hash_handle hh;
     uintptr_t bstr;          /* key: the BSTR pointer handed to the program */
     uint64_t seq;            /* allocation ordinal, for checkpoints */
-    bc_record_t *qnext;      /* quarantine FIFO link */
     uint32_t bytes;          /* byte length at allocation (the prefix) */
     bc_stack_id_t alloc_stack;
     bc_stack_id_t free_stack;
@@ -191,8 +212,15 @@ void bc_table_audit(void (*fn)(bc_record_t *, void *), void *arg);
  * from the fault handler too). False if a shard could not be locked. */
 bool bc_table_search(void (*fn)(const bc_record_t *, void *), void *arg);
 bc_counts_t bc_table_counts(void);
-/* Next allocation ordinal (checkpoint markers compare against it). */
+/* A checkpoint marker: every allocation from now on gets an ordinal at or
+ * above it. */
 uint64_t bc_table_next_seq(void);
+/* The first ordinal this process allocated itself: 1, or in a forked child
+ * the ordinal at fork. Older records are the parent's, never our leaks. */
+uint64_t bc_table_first_own_seq(void);
+/* In a forked child, with every shard locked by the fork: fresh locks, zero
+ * counters, and every record inherited (see bc_table_first_own_seq). */
+void bc_table_child_after_fork(void);
 
 /* ---------------------------------------------------------- "own_runtime.c" */
 /* bstrcheck as the BSTR runtime: Windows layout, pointer-aligned data,
@@ -357,6 +385,9 @@ bool bc_side_release(bc_bstr_t bstr);
 /* Report time: every live side BSTR as a record (runtime own, no stack). */
 void bc_side_foreach_live(void (*fn)(const bc_record_t *, void *), void *arg);
 bc_counts_t bc_side_counts(void);
+/* fork: the child keeps the parent's side BSTRs (it may free them) but
+ * neither counts nor reports them. */
+void bc_side_child_after_fork(void);
 
 /* ------------------------------------------------------------ "nested.c" */
 /* A call is reentrant when, in own mode, this thread was already inside
@@ -441,8 +472,15 @@ uint64_t bc_count_get(bc_count_t which);
 /* Visit every error finding recorded so far. */
 void bc_events_foreach(void (*fn)(const bc_finding_t *, void *), void *arg);
 uint64_t bc_events_count(bc_kind_t kind);
-/* Hold the events mutex (fork). */
+/* fork: hold the events lock across it; the child starts with no events
+ * (the parent's are the parent's to report) and a fresh lock. */
 void bc_events_lock(void);
 void bc_events_unlock(void);
+void bc_events_child_after_fork(void);
+
+/* --------------------------------------------------------------- "fork.c" */
+/* Register the fork handlers (once, from init): every lock of the shim is
+ * taken before fork in one fixed order, so no child inherits a locked one. */
+void bc_fork_init(void);
 
 #endif /* BC_H */

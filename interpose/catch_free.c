@@ -22,9 +22,11 @@
 #define FILTER_BITS 20
 static uint8_t filter[1u << FILTER_BITS];
 
+/* Slots are per 16-byte granule: the BSTR and a block start 4 or 8 bytes
+ * before it usually share one, so a BSTR costs one or two counters. */
 NO_ASAN static size_t filter_slot(uintptr_t p)
 {
-    return (size_t)(((uint64_t)(p >> 2) * 0x9E3779B97F4A7C15ull) >> (64 - FILTER_BITS));
+    return (size_t)(((uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - FILTER_BITS));
 }
 
 static void filter_adjust(uintptr_t p, int delta)
@@ -43,18 +45,21 @@ static void filter_adjust(uintptr_t p, int delta)
     }
 }
 
+/* The granules free() may be handed for BSTR: its own, and the one of the
+ * block start 8 bytes before when that differs (4 bytes before lies in
+ * one of the two). */
 void bc_filter_add(uintptr_t bstr)
 {
     filter_adjust(bstr, 1);
-    filter_adjust(bstr - 4, 1);
-    filter_adjust(bstr - 8, 1);
+    if ((bstr >> 4) != ((bstr - 8) >> 4))
+        filter_adjust(bstr - 8, 1);
 }
 
 void bc_filter_remove(uintptr_t bstr)
 {
     filter_adjust(bstr, -1);
-    filter_adjust(bstr - 4, -1);
-    filter_adjust(bstr - 8, -1);
+    if ((bstr >> 4) != ((bstr - 8) >> 4))
+        filter_adjust(bstr - 8, -1);
 }
 
 #if defined(BC_NO_FREE_WRAPPERS)

@@ -1,74 +1,140 @@
 /* The stack depot: every distinct stack is stored once and named by a
- * 32-bit id, so records carry 4 bytes instead of their frames. Lookups take
- * a read lock; only an insert (a stack never seen before) takes the write
- * lock. Stacks are never removed. */
+ * 32-bit id, so records carry 4 bytes instead of their frames. A hit, the
+ * common case, takes no lock: an open-addressing table of entry pointers,
+ * published with release stores and read with acquire loads. Only an
+ * insert (a stack never seen before) takes the mutex. Stacks are never
+ * removed, and entries live in an arena, so a reader never sees one move
+ * or die. */
 #include "bc.h"
 
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct depot_entry {
-    UT_hash_handle hh;
+    uint64_t hash;
     bc_stack_id_t id;
     uint32_t nframes;
-    uintptr_t frames[]; /* the key */
+    uintptr_t frames[];
 } depot_entry_t;
+
+/* 2^21 slots: 16 MiB of address space, touched only where entries land.
+ * Filled to three quarters at most. */
+#define SLOT_BITS 21
+#define SLOT_COUNT (1u << SLOT_BITS)
+#define MAX_STACKS (SLOT_COUNT / 4 * 3)
 
 /* id -> entry: fixed chunks, so readers never see an array move. */
 #define CHUNK_BITS 12
 #define CHUNK_SIZE (1u << CHUNK_BITS)
-#define MAX_CHUNKS 4096
+#define MAX_CHUNKS (MAX_STACKS / CHUNK_SIZE + 1)
 
-static pthread_rwlock_t depot_lock = PTHREAD_RWLOCK_INITIALIZER;
-static depot_entry_t *depot_by_frames;
-static depot_entry_t **depot_chunks[MAX_CHUNKS];
-static uint32_t depot_next_id = 1;
-static bool depot_full_warned;
+#define ARENA_CHUNK (1u << 20)
 
-static depot_entry_t *lookup(const uintptr_t *frames, uint32_t nframes)
+static pthread_mutex_t insert_lock = PTHREAD_MUTEX_INITIALIZER;
+static depot_entry_t **slots; /* SLOT_COUNT, mapped on first insert */
+static depot_entry_t **by_id[MAX_CHUNKS];
+static uint32_t next_id = 1;
+static char *arena_next, *arena_end;
+static bool full_warned;
+
+static uint64_t hash_frames(const uintptr_t *frames, uint32_t nframes)
 {
-    depot_entry_t *e = NULL;
-    HASH_FIND(hh, depot_by_frames, frames, nframes * sizeof(uintptr_t), e);
-    return e;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ nframes;
+    for (uint32_t i = 0; i < nframes; i++) {
+        h ^= frames[i];
+        h *= 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+    }
+    return h | 1; /* never 0 */
 }
 
-BC_NOINLINE static bc_stack_id_t insert(const uintptr_t *frames, uint32_t nframes)
+static bool same(const depot_entry_t *e, uint64_t hash, const uintptr_t *frames,
+                 uint32_t nframes)
+{
+    return e->hash == hash && e->nframes == nframes &&
+           memcmp(e->frames, frames, nframes * sizeof *frames) == 0;
+}
+
+/* The slot holding this stack, or the empty slot where it would go. */
+static depot_entry_t *probe(uint64_t hash, const uintptr_t *frames, uint32_t nframes,
+                            uint32_t *empty)
+{
+    depot_entry_t **table = __atomic_load_n(&slots, __ATOMIC_ACQUIRE);
+    if (!table) {
+        *empty = UINT32_MAX;
+        return NULL;
+    }
+    for (uint32_t i = (uint32_t)hash & (SLOT_COUNT - 1);; i = (i + 1) & (SLOT_COUNT - 1)) {
+        depot_entry_t *e = __atomic_load_n(&table[i], __ATOMIC_ACQUIRE);
+        if (!e) {
+            *empty = i;
+            return NULL;
+        }
+        if (same(e, hash, frames, nframes))
+            return e;
+    }
+}
+
+static void *arena_alloc(size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    if ((size_t)(arena_end - arena_next) < size) {
+        size_t chunk = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+        char *mem = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED)
+            return NULL;
+        arena_next = mem;
+        arena_end = mem + chunk;
+    }
+    void *p = arena_next;
+    arena_next += size;
+    return p;
+}
+
+BC_NOINLINE static bc_stack_id_t insert(uint64_t hash, const uintptr_t *frames, uint32_t nframes)
 {
     bc_stack_id_t id = 0;
-    pthread_rwlock_wrlock(&depot_lock);
-    depot_entry_t *e = lookup(frames, nframes); /* another thread may have won */
+    pthread_mutex_lock(&insert_lock);
+    if (!slots) {
+        void *mem = mmap(NULL, SLOT_COUNT * sizeof *slots, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (mem == MAP_FAILED)
+            goto out;
+        __atomic_store_n(&slots, mem, __ATOMIC_RELEASE);
+    }
+    uint32_t empty;
+    depot_entry_t *e = probe(hash, frames, nframes, &empty); /* another thread may have won */
     if (e) {
         id = e->id;
         goto out;
     }
-    uint32_t chunk = depot_next_id >> CHUNK_BITS;
-    if (chunk >= MAX_CHUNKS) {
-        if (!depot_full_warned)
-            bc_warn("stack depot is full; new stacks are recorded as unknown");
-        depot_full_warned = true;
+    if (next_id >= MAX_STACKS) {
+        if (!full_warned)
+            bc_warn("stack depot is full (%u stacks); new stacks are recorded as unknown",
+                    MAX_STACKS);
+        full_warned = true;
         goto out;
     }
-    if (!depot_chunks[chunk]) {
-        depot_chunks[chunk] = calloc(CHUNK_SIZE, sizeof(depot_entry_t *));
-        if (!depot_chunks[chunk])
+    uint32_t chunk = next_id >> CHUNK_BITS;
+    if (!by_id[chunk]) {
+        depot_entry_t **ids = arena_alloc(CHUNK_SIZE * sizeof *ids);
+        if (!ids)
             goto out;
+        __atomic_store_n(&by_id[chunk], ids, __ATOMIC_RELEASE);
     }
-    e = malloc(sizeof *e + nframes * sizeof(uintptr_t));
+    e = arena_alloc(sizeof *e + nframes * sizeof *frames);
     if (!e)
         goto out;
-    e->id = depot_next_id;
+    e->hash = hash;
+    e->id = next_id;
     e->nframes = nframes;
-    memcpy(e->frames, frames, nframes * sizeof(uintptr_t));
-    HASH_ADD(hh, depot_by_frames, frames, nframes * sizeof(uintptr_t), e);
-    if (!BC_HASH_ADDED(e)) {
-        free(e);
-        goto out;
-    }
-    depot_next_id++;
-    depot_chunks[e->id >> CHUNK_BITS][e->id & (CHUNK_SIZE - 1)] = e;
+    memcpy(e->frames, frames, nframes * sizeof *frames);
+    __atomic_store_n(&by_id[chunk][e->id & (CHUNK_SIZE - 1)], e, __ATOMIC_RELEASE);
+    __atomic_store_n(&slots[empty], e, __ATOMIC_RELEASE);
+    __atomic_store_n(&next_id, next_id + 1, __ATOMIC_RELEASE);
     id = e->id;
 out:
-    pthread_rwlock_unlock(&depot_lock);
+    pthread_mutex_unlock(&insert_lock);
     return id;
 }
 
@@ -76,32 +142,29 @@ bc_stack_id_t bc_depot_put(const uintptr_t *frames, uint32_t nframes)
 {
     if (nframes == 0)
         return 0;
-    pthread_rwlock_rdlock(&depot_lock);
-    depot_entry_t *e = lookup(frames, nframes);
-    bc_stack_id_t id = e ? e->id : 0;
-    pthread_rwlock_unlock(&depot_lock);
-    return id ? id : insert(frames, nframes);
+    uint64_t hash = hash_frames(frames, nframes);
+    uint32_t empty;
+    depot_entry_t *e = probe(hash, frames, nframes, &empty);
+    return BC_LIKELY(e != NULL) ? e->id : insert(hash, frames, nframes);
 }
 
 bc_stack_t bc_depot_get(bc_stack_id_t id)
 {
     bc_stack_t s = {0, NULL};
-    pthread_rwlock_rdlock(&depot_lock);
-    if (id != 0 && id < depot_next_id) {
-        depot_entry_t *e = depot_chunks[id >> CHUNK_BITS][id & (CHUNK_SIZE - 1)];
+    if (id == 0 || id >= __atomic_load_n(&next_id, __ATOMIC_ACQUIRE))
+        return s;
+    depot_entry_t **ids = __atomic_load_n(&by_id[id >> CHUNK_BITS], __ATOMIC_ACQUIRE);
+    depot_entry_t *e = ids ? __atomic_load_n(&ids[id & (CHUNK_SIZE - 1)], __ATOMIC_ACQUIRE) : NULL;
+    if (e) {
         s.nframes = e->nframes;
-        s.frames = e->frames; /* entries never move or die */
+        s.frames = e->frames;
     }
-    pthread_rwlock_unlock(&depot_lock);
     return s;
 }
 
 uint32_t bc_depot_count(void)
 {
-    pthread_rwlock_rdlock(&depot_lock);
-    uint32_t n = depot_next_id - 1;
-    pthread_rwlock_unlock(&depot_lock);
-    return n;
+    return __atomic_load_n(&next_id, __ATOMIC_ACQUIRE) - 1;
 }
 
 void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg)
@@ -111,18 +174,19 @@ void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg)
         fn(id, bc_depot_get(id), arg);
 }
 
-/* fork(): held across it so the child never inherits a half-done insert.
- * The child starts the lock afresh: a glibc rwlock also counts the parent's
- * waiting readers, threads the child does not have. */
+/* fork: only inserts lock (hits read without a lock), so holding the
+ * insert lock across fork is all a child needs. */
 void bc_depot_lock(void)
 {
-    pthread_rwlock_wrlock(&depot_lock);
+    pthread_mutex_lock(&insert_lock);
 }
 
-void bc_depot_unlock(bool in_child)
+void bc_depot_unlock(void)
 {
-    if (in_child)
-        pthread_rwlock_init(&depot_lock, NULL);
-    else
-        pthread_rwlock_unlock(&depot_lock);
+    pthread_mutex_unlock(&insert_lock);
+}
+
+void bc_depot_child_after_fork(void)
+{
+    pthread_mutex_init(&insert_lock, NULL);
 }

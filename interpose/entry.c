@@ -12,7 +12,8 @@ typedef unsigned int bc_uint_t;
 #define ENTER()                                                            \
     int saved_errno_ = errno;                                              \
     bc_ensure_init();                                                      \
-    bc_depth++;                                                            \
+    if (bc_depth++ == 0) /* where a frame-pointer walk starts */           \
+        bc_entry_frame = (uintptr_t)__builtin_frame_address(0);            \
     int rt_ = bc_runtime_for_caller((uintptr_t)__builtin_return_address(0))
 #define LEAVE()                 \
     bc_deferred_maybe_drain();  \

@@ -114,7 +114,6 @@ uint64_t bc_events_count(bc_kind_t kind)
     return n;
 }
 
-/* fork(): held across it so the child never inherits a locked events mutex. */
 void bc_events_lock(void)
 {
     pthread_mutex_lock(&events_lock);
@@ -123,4 +122,17 @@ void bc_events_lock(void)
 void bc_events_unlock(void)
 {
     pthread_mutex_unlock(&events_lock);
+}
+
+void bc_events_child_after_fork(void)
+{
+    event_group_t *g, *tmp;
+    HASH_ITER(hh, groups, g, tmp) {
+        HASH_DELETE(hh, groups, g);
+        free(g);
+    }
+    group_count = 0;
+    lost_events = 0;
+    memset(kind_counts, 0, sizeof kind_counts);
+    pthread_mutex_init(&events_lock, NULL);
 }

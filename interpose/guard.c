@@ -5,3 +5,8 @@
 #include "bc.h"
 
 __thread int bc_depth __attribute__((tls_model("initial-exec")));
+
+/* The outermost Sys* entry point's frame on this thread: its saved return
+ * address is the program's call, so unwind=fp starts there and never walks
+ * the shim's own frames. */
+__thread uintptr_t bc_entry_frame __attribute__((tls_model("initial-exec")));

@@ -21,53 +21,6 @@ static const char *options_env(void)
 #endif
 }
 
-/* fork(): a child must never inherit a lock that another thread of the
- * parent held at the moment of the fork (that thread does not exist in the
- * child, so the lock would stay taken and the child's next Sys* call or its
- * exit report would hang). So fork waits until the shim is quiet: prepare
- * takes every shard, then the depot, then the events mutex (the order the
- * hot paths nest them in), and both sides release them afterwards (glibc's
- * plain mutexes may be unlocked by the child's copy of the forking thread;
- * the depot's rwlock is started afresh there). A minimal version: the
- * fork-handling work may replace it.
- *
- * Skipped when this thread is itself inside a Sys* call (fork() from a
- * signal handler that interrupted one): it may hold one of these locks,
- * and waiting for it would never end. */
-static __thread bool fork_locked __attribute__((tls_model("initial-exec")));
-
-static void before_fork(void)
-{
-    fork_locked = bc_ready && bc_depth == 0;
-    if (!fork_locked)
-        return;
-    bc_depth++; /* holding shim locks: a handler's Sys* call must know */
-    bc_table_lock_all();
-    bc_depot_lock();
-    bc_events_lock();
-}
-
-static void release_after_fork(bool in_child)
-{
-    if (!fork_locked)
-        return;
-    fork_locked = false;
-    bc_events_unlock();
-    bc_depot_unlock(in_child);
-    bc_table_unlock_all();
-    bc_depth--;
-}
-
-static void after_fork_parent(void)
-{
-    release_after_fork(false);
-}
-
-static void after_fork_child(void)
-{
-    release_after_fork(true);
-}
-
 static void init_once_fn(void)
 {
     bc_options_parse(options_env());
@@ -84,9 +37,7 @@ static void init_once_fn(void)
         bc_guard_init();
         bc_fault_init();
     }
-    if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0)
-        bc_warn("cannot register the fork handlers; a child forked while other threads "
-                "call Sys* may hang");
+    bc_fork_init();
     __atomic_store_n(&bc_ready, 1, __ATOMIC_RELEASE);
 }
 

@@ -21,21 +21,28 @@ void bc_log_write(int fd, const char *buf, size_t len)
     errno = saved;
 }
 
-void bc_warn(const char *fmt, ...)
+void bc_log_line(int fd, const char *prefix, const char *fmt, va_list ap)
 {
-    char line[512];
+    char line[1024];
     int saved = errno;
-    int n = snprintf(line, sizeof line, "==%d==bstrcheck: warning: ", (int)getpid());
-    if (n < 0)
+    int n = snprintf(line, sizeof line, "%s", prefix);
+    if (n < 0 || (size_t)n >= sizeof line)
         n = 0;
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2)
         len = sizeof line - 2;
     line[len++] = '\n';
-    bc_log_write(2, line, len);
+    bc_log_write(fd, line, len);
     errno = saved;
+}
+
+void bc_warn(const char *fmt, ...)
+{
+    char prefix[48];
+    snprintf(prefix, sizeof prefix, "==%d==bstrcheck: warning: ", (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    bc_log_line(2, prefix, fmt, ap);
+    va_end(ap);
 }

@@ -3,6 +3,7 @@
  * never stops the program. */
 #include "bc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ static const option_def_t option_table[] = {
 };
 
 /* Values of STR options point into this copy of the user's text. */
-static char option_text[4096];
+static char option_text[BC_OPTIONS_TEXT_MAX];
 
 static bool parse_long(const char *s, long *out)
 {
@@ -232,4 +233,17 @@ void bc_options_print_help(int fd)
         if (n > 0)
             bc_log_write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }
+}
+
+int bc_option_check(const char *name, const char *value, const char **valid)
+{
+    const option_def_t *opt = find_option(name);
+    if (!opt)
+        return ENOENT;
+    if (valid)
+        *valid = opt->kind == KIND_STR ? "any text" : opt->range;
+    bc_options_t saved = bc_opt;
+    bool ok = set_option(opt, value);
+    bc_opt = saved;
+    return ok ? 0 : EINVAL;
 }

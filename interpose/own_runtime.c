@@ -135,7 +135,27 @@ size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
         return 0; /* no access was possible: the pages were inaccessible */
     const unsigned char *data = bstr;
     size_t changed = 0, poisoned = poison_end(bytes), end = bc_own_data_end(bytes);
-    for (size_t i = 0; i < end; i++) {
+    /* The common case, no damage: the poison a word at a time, then the
+     * terminator, which stays zero. */
+    const uint64_t poison8 = 0x0101010101010101ull * BC_POISON_BYTE;
+    size_t i = 0;
+    for (; i + 8 <= poisoned; i += 8) {
+        uint64_t word;
+        memcpy(&word, data + i, 8);
+        if (word != poison8)
+            break;
+    }
+    if (i + 8 > poisoned) {
+        for (; i < poisoned && data[i] == BC_POISON_BYTE; i++)
+            ;
+        if (i == poisoned) {
+            for (; i < end && data[i] == 0; i++)
+                ;
+            if (i == end)
+                return 0;
+        }
+    }
+    for (i = 0; i < end; i++) {
         if (data[i] != (i < poisoned ? BC_POISON_BYTE : 0)) {
             if (changed++ == 0)
                 *first = i;

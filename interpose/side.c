@@ -184,3 +184,13 @@ bc_counts_t bc_side_counts(void)
     c.frees = __atomic_load_n(&released, __ATOMIC_RELAXED);
     return c;
 }
+
+void bc_side_child_after_fork(void)
+{
+    /* The parent's side BSTRs stay the parent's: not counted, never leaks
+     * of the child (ordinal 0 is older than any checkpoint or fork mark). */
+    unsigned n = __atomic_load_n(&used, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        slots[i].seq = 0;
+    made = released = 0;
+}

@@ -1,12 +1,23 @@
 /* Stack capture. Only raw return addresses are taken while the program runs
- * (symbols are resolved once, at report time). libunwind's unw_backtrace
- * walks with its per-thread cache of unwind info. The shim's own frames,
- * and libunwind's, are cut so a stack starts at the program's frame that
- * called the Sys* function. */
+ * (symbols are resolved once, at report time). Two walkers:
+ *   unwind=libunwind  unw_backtrace with its per-thread cache of unwind
+ *                     info: works on any code;
+ *   unwind=fp         the frame-pointer chain, validated frame by frame
+ *                     (inside this thread's stack, strictly upwards, return
+ *                     addresses in executable segments): several times
+ *                     faster, and stops cleanly where code has no frame
+ *                     pointers.
+ * The shim's own frames, and libunwind's, are cut so a stack starts at the
+ * program's frame that called the Sys* function. */
 #include "bc.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
+
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 typedef struct address_range {
     uintptr_t lo, hi;
@@ -39,12 +50,153 @@ static bool in_range(const address_range_t *r, uintptr_t pc)
     return pc >= r->lo && pc < r->hi;
 }
 
+static void refresh_exec_ranges(void);
+
 void bc_stack_init(void)
 {
     module_range_of((const void *)(uintptr_t)&bc_stack_init, &self_range);
     module_range_of((const void *)(uintptr_t)&unw_backtrace, &unwinder_range);
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    if (bc_opt.unwind == BC_UNWIND_FP)
+        refresh_exec_ranges();
 }
+
+/* ---- the frame-pointer walker ---- */
+
+#define MAX_EXEC_RANGES 512
+
+/* Executable segments of every loaded module, sorted, as an immutable
+ * snapshot that readers load without a lock. A return address outside all
+ * of them rebuilds it when modules were added or removed since
+ * (dl_iterate_phdr's counters say so); old snapshots are never freed, since
+ * a reader may still hold one, and rebuilds are rare. */
+typedef struct exec_snapshot {
+    int count;
+    unsigned long long generation;
+    address_range_t ranges[MAX_EXEC_RANGES];
+} exec_snapshot_t;
+
+static exec_snapshot_t *exec_now;
+static pthread_mutex_t exec_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int collect_exec(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    exec_snapshot_t *snap = arg;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+        snap->generation = info->dlpi_adds + info->dlpi_subs;
+    for (int i = 0; i < info->dlpi_phnum && snap->count < MAX_EXEC_RANGES; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+            snap->ranges[snap->count++] = (address_range_t){lo, lo + ph->p_memsz};
+        }
+    }
+    return 0;
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const address_range_t *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+BC_NOINLINE static void refresh_exec_ranges(void)
+{
+    pthread_mutex_lock(&exec_lock);
+    exec_snapshot_t *old = __atomic_load_n(&exec_now, __ATOMIC_ACQUIRE);
+    exec_snapshot_t *snap = mmap(NULL, sizeof *snap, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (snap != MAP_FAILED) {
+        dl_iterate_phdr(collect_exec, snap);
+        if (!old || snap->generation != old->generation) {
+            qsort(snap->ranges, (size_t)snap->count, sizeof snap->ranges[0], by_start);
+            __atomic_store_n(&exec_now, snap, __ATOMIC_RELEASE);
+        } else {
+            munmap(snap, sizeof *snap); /* nothing changed */
+        }
+    }
+    pthread_mutex_unlock(&exec_lock);
+}
+
+/* The executable range holding PC in SNAP, or NULL. */
+static const address_range_t *find_exec(const exec_snapshot_t *snap, uintptr_t pc)
+{
+    int lo = 0, hi = snap ? snap->count - 1 : -1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (pc < snap->ranges[mid].lo)
+            hi = mid - 1;
+        else if (pc >= snap->ranges[mid].hi)
+            lo = mid + 1;
+        else
+            return &snap->ranges[mid];
+    }
+    return NULL;
+}
+
+/* This thread's last two hits (a walk alternates between a program and
+ * its libraries), and its stack's bounds. */
+static __thread address_range_t last_exec[2] __attribute__((tls_model("initial-exec")));
+static __thread address_range_t thread_stack __attribute__((tls_model("initial-exec")));
+
+static bool is_code(uintptr_t pc)
+{
+    if (pc >= last_exec[0].lo && pc < last_exec[0].hi)
+        return true;
+    if (pc >= last_exec[1].lo && pc < last_exec[1].hi)
+        return true;
+    const address_range_t *r = find_exec(__atomic_load_n(&exec_now, __ATOMIC_ACQUIRE), pc);
+    if (!r) {
+        refresh_exec_ranges(); /* a module loaded since? */
+        r = find_exec(__atomic_load_n(&exec_now, __ATOMIC_ACQUIRE), pc);
+    }
+    if (!r)
+        return false;
+    last_exec[1] = last_exec[0];
+    last_exec[0] = *r;
+    return true;
+}
+
+BC_NOINLINE static void find_thread_stack(void)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+            thread_stack = (address_range_t){(uintptr_t)addr, (uintptr_t)addr + size};
+        pthread_attr_destroy(&attr);
+    }
+    if (!thread_stack.hi) /* unknown: allow nothing but this frame's page */
+        thread_stack = (address_range_t){(uintptr_t)__builtin_frame_address(0),
+                                         (uintptr_t)__builtin_frame_address(0) + 4096};
+}
+
+/* Walk the frame-pointer chain from frame FP (this function's own when 0). */
+static uint32_t walk_frame_pointers(uintptr_t fp, uintptr_t *out, uint32_t max)
+{
+    if (BC_UNLIKELY(!thread_stack.hi))
+        find_thread_stack();
+    const uintptr_t lo = thread_stack.lo, hi = thread_stack.hi;
+    if (!fp)
+        fp = (uintptr_t)__builtin_frame_address(0);
+    uint32_t n = 0;
+    while (n < max) {
+        if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
+            break;
+        const uintptr_t *frame = (const uintptr_t *)fp;
+        uintptr_t next = frame[0], ra = frame[1];
+        if (!is_code(ra))
+            break;
+        out[n++] = ra;
+        if (next <= fp) /* callers' frames lie above: anything else is no chain */
+            break;
+        fp = next;
+    }
+    return n;
+}
+
+/* ---- the common entry ---- */
 
 uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max)
 {
@@ -52,7 +204,13 @@ uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max)
     void *raw[BC_MAX_FRAMES + SHIM_FRAMES_SLACK];
     if (max > BC_MAX_FRAMES)
         max = BC_MAX_FRAMES;
-    int n = unw_backtrace(raw, (int)(max + SHIM_FRAMES_SLACK));
+    int n;
+    if (bc_opt.unwind == BC_UNWIND_FP && bc_depth == 1 && bc_entry_frame)
+        return walk_frame_pointers(bc_entry_frame, frames, max); /* starts at the caller */
+    if (bc_opt.unwind == BC_UNWIND_FP)
+        n = (int)walk_frame_pointers(0, (uintptr_t *)raw, max + SHIM_FRAMES_SLACK);
+    else
+        n = unw_backtrace(raw, (int)(max + SHIM_FRAMES_SLACK));
     int first = 0;
     while (first < n && (in_range(&self_range, (uintptr_t)raw[first]) ||
                          in_range(&unwinder_range, (uintptr_t)raw[first])))
@@ -67,6 +225,11 @@ bc_stack_id_t bc_stack_here(void)
 {
     if (bc_depth > 1)
         return 0; /* a nested call: the outer one has the stack */
+    return bc_stack_now();
+}
+
+bc_stack_id_t bc_stack_now(void)
+{
     uintptr_t frames[BC_MAX_FRAMES];
     uint32_t n = bc_stack_capture(frames, (uint32_t)bc_opt.max_frames);
     return bc_depot_put(frames, n);

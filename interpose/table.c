@@ -2,26 +2,57 @@
  * pointer, in shards under separate locks so threads do not serialize on
  * one mutex. Each shard also keeps its part of the quarantine: freed
  * records stay findable (double frees, late use) and their memory is not
- * reused until the shard's share of quarantine_kb is exceeded. */
+ * reused until the shard's share of quarantine_kb is exceeded. Records come
+ * from per-shard slabs (no allocator call, no allocator header per BSTR);
+ * the quarantine is a ring of record pointers, so records carry no link. */
 #include "bc.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define SHARD_BITS 6
 #define SHARD_COUNT (1u << SHARD_BITS)
 
+#define SLAB_RECORDS 64
+
+/* A free record, linked through its own first bytes. */
+typedef struct spare {
+    struct spare *next;
+} spare_t;
+
 struct bc_shard {
     pthread_mutex_t lock;
     bc_record_t *records;
-    bc_record_t *q_head, *q_tail; /* oldest first */
+    spare_t *spares;
+    bc_record_t **ring; /* the quarantine, oldest at ring[q_first] */
+    size_t q_first, q_len, q_cap;
     size_t q_bytes;
     bc_counts_t counts;
 } __attribute__((aligned(64)));
 
 static bc_shard_t shards[SHARD_COUNT];
 static size_t quarantine_per_shard;
+/* Allocation ordinals come in blocks per thread, so threads do not fight
+ * over one counter. A checkpoint moves the epoch: every thread then takes
+ * a fresh block, numbered after the checkpoint's marker. */
+#define SEQ_BLOCK 64
 static uint64_t next_seq = 1;
+static uint64_t seq_epoch;
+static __thread uint64_t seq_next, seq_end, seq_thread_epoch
+    __attribute__((tls_model("initial-exec")));
+
+static uint64_t take_seq(void)
+{
+    uint64_t epoch = __atomic_load_n(&seq_epoch, __ATOMIC_ACQUIRE);
+    if (BC_UNLIKELY(seq_next == seq_end || seq_thread_epoch != epoch)) {
+        seq_next = __atomic_fetch_add(&next_seq, SEQ_BLOCK, __ATOMIC_RELAXED);
+        seq_end = seq_next + SEQ_BLOCK;
+        seq_thread_epoch = epoch;
+    }
+    return seq_next++;
+}
+static uint64_t first_own_seq = 1;
 
 void bc_table_init(void)
 {
@@ -62,21 +93,47 @@ bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr)
     return rec;
 }
 
+static bc_record_t *new_record(bc_shard_t *shard)
+{
+    if (BC_UNLIKELY(!shard->spares)) {
+        bc_record_t *slab = malloc(SLAB_RECORDS * sizeof *slab);
+        if (!slab)
+            return NULL;
+        for (size_t i = 0; i < SLAB_RECORDS; i++) {
+            spare_t *sp = (spare_t *)&slab[i];
+            sp->next = shard->spares;
+            shard->spares = sp;
+        }
+    }
+    spare_t *sp = shard->spares;
+    shard->spares = sp->next;
+    bc_record_t *rec = (bc_record_t *)sp;
+    memset(rec, 0, sizeof *rec);
+    return rec;
+}
+
+static void drop_record(bc_shard_t *shard, bc_record_t *rec)
+{
+    spare_t *sp = (spare_t *)rec;
+    sp->next = shard->spares;
+    shard->spares = sp;
+}
+
 bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack_id_t stack,
                      int runtime)
 {
-    bc_record_t *rec = calloc(1, sizeof *rec);
+    bc_record_t *rec = new_record(shard);
     if (!rec)
         return false;
     rec->bstr = bstr;
     rec->bytes = bytes;
     rec->alloc_stack = stack;
-    rec->seq = __atomic_fetch_add(&next_seq, 1, __ATOMIC_RELAXED);
+    rec->seq = take_seq();
     rec->state = BC_LIVE;
     rec->flags = (uint8_t)(runtime << 4);
     HASH_ADD(hh, shard->records, bstr, sizeof rec->bstr, rec);
-    if (!BC_HASH_ADDED(rec)) {
-        bc_internal_free(rec);
+    if (!BC_HASH_ADDED(rec)) { /* uthash could not grow the table */
+        drop_record(shard, rec);
         return false;
     }
     bc_filter_add(bstr);
@@ -89,7 +146,38 @@ static void forget(bc_shard_t *shard, bc_record_t *rec)
 {
     HASH_DELETE(hh, shard->records, rec);
     bc_filter_remove(rec->bstr);
-    bc_internal_free(rec);
+    drop_record(shard, rec);
+}
+
+/* The quarantine ring. Slots of records that left early are NULL. */
+static bool ring_push(bc_shard_t *shard, bc_record_t *rec)
+{
+    if (shard->q_len == shard->q_cap) {
+        size_t cap = shard->q_cap ? shard->q_cap * 2 : 64;
+        bc_record_t **ring = malloc(cap * sizeof *ring);
+        if (!ring)
+            return false;
+        for (size_t i = 0; i < shard->q_len; i++)
+            ring[i] = shard->ring[(shard->q_first + i) % shard->q_cap];
+        bc_internal_free(shard->ring);
+        shard->ring = ring;
+        shard->q_first = 0;
+        shard->q_cap = cap;
+    }
+    shard->ring[(shard->q_first + shard->q_len++) % shard->q_cap] = rec;
+    return true;
+}
+
+static bc_record_t *ring_pop(bc_shard_t *shard)
+{
+    while (shard->q_len > 0) {
+        bc_record_t *rec = shard->ring[shard->q_first];
+        shard->q_first = (shard->q_first + 1) % shard->q_cap;
+        shard->q_len--;
+        if (rec)
+            return rec;
+    }
+    return NULL;
 }
 
 /* Memory a quarantined record holds back (a real runtime's block is
@@ -106,17 +194,13 @@ void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
     if (rec->state == BC_LIVE)
         shard->counts.frees++;
     if (rec->state == BC_FREED) {
-        /* unlink from the quarantine FIFO */
-        bc_record_t **link = &shard->q_head, *prev = NULL;
-        while (*link && *link != rec) {
-            prev = *link;
-            link = &(*link)->qnext;
-        }
-        if (*link) {
-            *link = rec->qnext;
-            if (shard->q_tail == rec)
-                shard->q_tail = prev;
-            shard->q_bytes -= bc_footprint(rec);
+        for (size_t i = 0; i < shard->q_len; i++) {
+            bc_record_t **slot = &shard->ring[(shard->q_first + i) % shard->q_cap];
+            if (*slot == rec) {
+                *slot = NULL;
+                shard->q_bytes -= bc_footprint(rec);
+                break;
+            }
         }
     }
     forget(shard, rec);
@@ -136,18 +220,16 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
         return;
     }
     bc_on_retire(rec);
-    rec->qnext = NULL;
-    if (shard->q_tail)
-        shard->q_tail->qnext = rec;
-    else
-        shard->q_head = rec;
-    shard->q_tail = rec;
+    if (!ring_push(shard, rec)) { /* no room to remember it: release now */
+        bc_on_evict(rec);
+        forget(shard, rec);
+        return;
+    }
     shard->q_bytes += bc_footprint(rec);
-    while (shard->q_bytes > quarantine_per_shard && shard->q_head) {
-        bc_record_t *old = shard->q_head;
-        shard->q_head = old->qnext;
-        if (!shard->q_head)
-            shard->q_tail = NULL;
+    while (shard->q_bytes > quarantine_per_shard) {
+        bc_record_t *old = ring_pop(shard);
+        if (!old)
+            break;
         shard->q_bytes -= bc_footprint(old);
         bc_on_evict(old);
         forget(shard, old);
@@ -159,24 +241,16 @@ void bc_table_flush_runtime(int runtime)
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
         bc_shard_t *shard = &shards[i];
         pthread_mutex_lock(&shard->lock);
-        bc_record_t *keep_head = NULL, *keep_tail = NULL;
-        for (bc_record_t *rec = shard->q_head, *next; rec; rec = next) {
-            next = rec->qnext;
-            if (BC_RECORD_RUNTIME(rec) == runtime) {
+        for (size_t k = 0; k < shard->q_len; k++) {
+            bc_record_t **slot = &shard->ring[(shard->q_first + k) % shard->q_cap];
+            if (*slot && BC_RECORD_RUNTIME(*slot) == runtime) {
+                bc_record_t *rec = *slot;
+                *slot = NULL;
                 shard->q_bytes -= bc_footprint(rec);
                 bc_on_evict(rec);
                 forget(shard, rec);
-                continue;
             }
-            rec->qnext = NULL;
-            if (keep_tail)
-                keep_tail->qnext = rec;
-            else
-                keep_head = rec;
-            keep_tail = rec;
         }
-        shard->q_head = keep_head;
-        shard->q_tail = keep_tail;
         pthread_mutex_unlock(&shard->lock);
     }
 }
@@ -247,5 +321,27 @@ bc_counts_t bc_table_counts(void)
 
 uint64_t bc_table_next_seq(void)
 {
-    return __atomic_load_n(&next_seq, __ATOMIC_RELAXED);
+    /* the epoch first: a block taken from here on starts after the marker */
+    __atomic_fetch_add(&seq_epoch, 1, __ATOMIC_ACQ_REL);
+    return __atomic_load_n(&next_seq, __ATOMIC_ACQUIRE);
+}
+
+uint64_t bc_table_first_own_seq(void)
+{
+    return first_own_seq;
+}
+
+void bc_table_child_after_fork(void)
+{
+    /* Re-initialized, not unlocked: the child's only thread is not the one
+     * that locked them, and no other thread is left to hold one. */
+    for (unsigned i = 0; i < SHARD_COUNT; i++) {
+        pthread_mutex_init(&shards[i].lock, NULL);
+        shards[i].counts.allocations = 0;
+        shards[i].counts.frees = 0;
+    }
+    /* A new epoch: this thread's block of ordinals was taken before the
+     * fork, so its next allocation starts a block at or after the mark. */
+    __atomic_fetch_add(&seq_epoch, 1, __ATOMIC_ACQ_REL);
+    first_own_seq = next_seq;
 }

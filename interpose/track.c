@@ -334,18 +334,27 @@ static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack
     bc_shard_retire(shard, rec, stack);
 }
 
-static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack)
+/* SysFreeString with STACK, the free's stack (0 with free_stacks=0). An
+ * error captures the stack after all when it is 0, unless CAPTURE is
+ * false: a free deferred from a signal handler has no stack of its own. */
+static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool capture)
 {
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
-    if (BC_LIKELY(rec && rec->state == BC_LIVE))
+    bc_record_t freed;
+    bool known = rec != NULL, live = rec && rec->state == BC_LIVE;
+    if (BC_LIKELY(live))
         free_locked(shard, rec, stack);
-    else if (rec)
-        report_double_free(rec, stack, "SysFreeString");
+    else if (known)
+        freed = *rec;
     bc_table_unlock(shard);
-    if (rec)
+    if (live)
         return;
-    if (rt == BC_RUNTIME_OWN) {
+    if (!stack && capture)
+        stack = bc_stack_here();
+    if (known) {
+        report_double_free(&freed, stack, "SysFreeString");
+    } else if (rt == BC_RUNTIME_OWN) {
         if (!bc_side_free(bstr)) /* made by a signal handler's call */
             report_not_a_bstr(BC_KIND_INVALID_FREE, bstr, "SysFreeString", stack);
     } else {
@@ -365,12 +374,14 @@ void bc_track_free(int rt, bc_bstr_t bstr)
         bc_nested_free(bstr);
         return;
     }
-    free_with_stack(rt, bstr, bc_stack_here());
+    /* Captured before locking, so the lock is held briefly; a second free
+     * gets its stack in any case. */
+    free_with_stack(rt, bstr, bc_free_stack_here(), true);
 }
 
 void bc_track_free_deferred(bc_bstr_t bstr)
 {
-    free_with_stack(BC_RUNTIME_OWN, bstr, 0);
+    free_with_stack(BC_RUNTIME_OWN, bstr, 0, false);
 }
 
 /* How many bytes may be read from SRC when it points into OLD's data (the

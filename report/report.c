@@ -13,6 +13,7 @@
 typedef struct leak_group {
     UT_hash_handle hh;
     bc_stack_id_t stack; /* key */
+    uint64_t sample_seq; /* the sample is the group's oldest BSTR */
     bc_finding_t finding;
 } leak_group_t;
 
@@ -48,11 +49,9 @@ static void scan_record(const bc_record_t *rec, void *arg)
             return;
         }
         g->stack = rec->alloc_stack;
+        g->sample_seq = UINT64_MAX;
         g->finding.kind = BC_KIND_LEAK;
         g->finding.stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-        g->finding.sample_len = bc_sample_utf8((const void *)rec->bstr, rec->bytes,
-                                               bc_record_width(rec), g->finding.sample,
-                                               sizeof g->finding.sample);
         HASH_ADD(hh, scan->groups, stack, sizeof g->stack, g);
         if (!BC_HASH_ADDED(g)) {
             free(g);
@@ -65,6 +64,12 @@ static void scan_record(const bc_record_t *rec, void *arg)
     }
     g->finding.count++;
     g->finding.bytes += rec->bytes;
+    if (rec->seq < g->sample_seq) { /* the same sample whatever the table's order */
+        g->sample_seq = rec->seq;
+        g->finding.sample_len = bc_sample_utf8((const void *)rec->bstr, rec->bytes,
+                                               bc_record_width(rec), g->finding.sample,
+                                               sizeof g->finding.sample);
+    }
 }
 
 typedef struct finding_list {
@@ -135,7 +140,9 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     report->exe = bc_exe_path();
     report->mode = bc_runtimes_mode();
 
-    leak_scan_t scan = {.min_seq = min_seq};
+    /* A forked child's inherited BSTRs stay its parent's leaks. */
+    uint64_t first_own = bc_table_first_own_seq();
+    leak_scan_t scan = {.min_seq = min_seq > first_own ? min_seq : first_own};
     bc_deferred_drain(); /* frees that signal handlers left for later */
     bc_table_lock_all();
     if (with_errors)
@@ -193,6 +200,18 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     apply_suppressions(report);
 }
 
+/* Nothing to say: no BSTR allocated or freed, no event (report_empty=0
+ * then skips the JSON file). */
+static bool is_empty(const bc_report_t *report)
+{
+    if (report->allocations || report->frees || report->nfindings)
+        return false;
+    for (int k = 0; k < BC_KIND_COUNT; k++)
+        if (report->events[k])
+            return false;
+    return true;
+}
+
 static void write_outputs(const bc_report_t *report, bool with_json)
 {
     bc_out_t out;
@@ -202,7 +221,8 @@ static void write_outputs(const bc_report_t *report, bool with_json)
         bc_text_write(&out, report);
         bc_out_close(&out);
     }
-    if (with_json && bc_opt.json_path[0] && bc_out_open(&out, bc_opt.json_path)) {
+    if (with_json && bc_opt.json_path[0] && (bc_opt.report_empty || !is_empty(report)) &&
+        bc_out_open(&out, bc_opt.json_path)) {
         bc_json_write(&out, report);
         bc_out_close(&out);
     }
@@ -292,4 +312,19 @@ void bc_report_now(void)
     free(report.findings);
     pthread_mutex_unlock(&report_lock);
     bc_depth--;
+}
+
+void bc_report_lock(void)
+{
+    pthread_mutex_lock(&report_lock);
+}
+
+void bc_report_unlock(void)
+{
+    pthread_mutex_unlock(&report_lock);
+}
+
+void bc_report_child_after_fork(void)
+{
+    pthread_mutex_init(&report_lock, NULL);
 }

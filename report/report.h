@@ -166,6 +166,10 @@ size_t bc_report_leaks_since(uint64_t seq, bool report);
 void bc_report_now(void);
 /* abort_on_error: print FINDING now, then raise SIGABRT. */
 void bc_report_abort(const bc_finding_t *finding);
+/* fork: no report runs across it; the child gets a fresh lock. */
+void bc_report_lock(void);
+void bc_report_unlock(void);
+void bc_report_child_after_fork(void);
 
 /* ---------------------------------------------------------------- "text.c" */
 void bc_text_write(bc_out_t *out, const bc_report_t *report);

@@ -284,7 +284,7 @@ def case_help(t):
     r = run("BC_SCENARIOS", ["clean"], "help=1")
     for name in ("mode", "olechar", "exitcode", "detect_leaks", "log_path", "json_path",
                  "sarif_path", "suppressions", "max_findings", "gen_suppressions",
-                 "max_frames", "quarantine_kb", "help"):
+                 "report_empty", "max_frames", "quarantine_kb", "help"):
         t.ok(f"  {name} " in r.stderr, f"help lists {name}", r.stderr)
     t.eq(r.status, 0, "help does not change the run")
 
@@ -316,6 +316,20 @@ def case_options_documented(t):
         t.eq(documented.get(name), default, f"README default of {name}")
 
 
+def case_report_empty(t):
+    r = run("BC_SCENARIOS", [])
+    t.eq(r.status, 2, "no scenario: the program's usage error, no BSTR touched")
+    t.ok(r.report is not None, "by default even an empty report is written")
+    r = run("BC_SCENARIOS", [], "report_empty=0")
+    t.eq(r.report, None, "report_empty=0: no JSON for a process that touched no BSTR")
+    r = run("BC_SCENARIOS", ["clean"], "report_empty=0")
+    t.ok(r.report is not None and r.summary("allocations") == 4,
+         "report_empty=0 still writes a process that allocated")
+    r = run("BC_SCENARIOS", ["invalid_free"], "report_empty=0")
+    t.ok(r.report is not None and r.summary("invalid_free") == 1,
+         "report_empty=0 still writes a process with an event and no allocation")
+
+
 def case_quarantine_off(t):
     r = run("BC_SCENARIOS", ["double_free"], "quarantine_kb=0")
     t.ok("still running after the double free" in r.stdout, "program went on")
@@ -330,6 +344,7 @@ def case_example(t):
     leaks = r.findings("leak")
     t.eq([(f["count"]) for f in leaks], [3], "one leak group of 3 [out] greetings")
     if leaks:
+        t.eq(leaks[0]["sample"], "Hello, Ada", "the sample is the group's oldest BSTR")
         functions = [f.get("function") for f in leaks[0]["stacks"]["alloc"]]
         t.ok("Greeter::GetGreeting(char16_t**)" in functions, "demangled C++ method in the stack", functions)
     t.eq(r.summary("double_free"), 2, "callee-freed [out] and [in] freed twice")
@@ -940,18 +955,65 @@ def case_gen_suppressions(t):
     t.eq((again.report["findings"], again.status), ([], 0), "and they suppress the example's findings")
 
 
-def main():
+def case_unwind_fp(t):
+    r = run("BC_SCENARIOS", ["leak_groups"], "unwind=fp")
+    leaks = r.findings("leak")
+    t.eq([(f["count"], f["bytes"]) for f in leaks], [(2, 44), (3, 30), (1, 1)],
+         "the same groups as with libunwind")
+    if len(leaks) == 3:
+        check_frame(t, leaks[0], "alloc", "alloc_site_b", "scenarios.c")
+        functions = [fr.get("function") for fr in leaks[0]["stacks"]["alloc"]]
+        t.ok(functions[:2] == ["alloc_site_b", "leak_groups"] and "main" in functions,
+             "the whole chain up to main, no shim frames", functions)
+    r = run("BC_SCENARIOS", ["double_free"], "unwind=fp")
+    f = one_finding(t, r, "double_free")
+    check_frame(t, f, "free", "second_free_site", "scenarios.c")
+    check_frame(t, f, "previous_free", "first_free_site", "scenarios.c")
+
+
+def case_unwind_fp_garbage(t):
+    # "stack": the bogus frame's return address is real code (main), so it is
+    # kept; its link points down the stack, so the walk ends there.
+    expected = {"unmapped": ["alloc_with_rbp"], "stack": ["alloc_with_rbp", "main"],
+                "code": ["alloc_with_rbp"]}
+    for kind in ("unmapped", "stack", "code"):
+        r = run("BC_FP_GARBAGE", [kind], "unwind=fp")
+        if r.status == 77:
+            print("1..0 # SKIP x86-64 only")
+            sys.exit(77)
+        t.eq(r.status, 23, f"{kind}: no fault, the leak is reported")
+        t.ok("len=2" in r.stdout, f"{kind}: the program went on", r.stdout)
+        leaks = r.findings("leak")
+        stack = leaks[0]["stacks"]["alloc"] if leaks else []
+        t.eq([fr.get("function") for fr in stack], expected[kind],
+             f"{kind}: the walk keeps the good frames and stops at the bad one")
+
+
+def case_free_stacks_off(t):
+    r = run("BC_SCENARIOS", ["double_free"], "free_stacks=0")
+    f = one_finding(t, r, "double_free")
+    check_frame(t, f, "free", "second_free_site", "scenarios.c")
+    t.ok("previous_free" not in f["stacks"], "no stack kept for the first free", f["stacks"].keys())
+
+
+def run_cases(namespace, tap_class=Tap):
+    """Run the case named on the command line: the function case_NAME in
+    NAMESPACE (a suite's globals()), reporting through TAP_CLASS."""
     case = sys.argv[1] if len(sys.argv) > 1 else ""
-    fn = globals().get(f"case_{case}")
+    fn = namespace.get(f"case_{case}")
     if not fn:
         print(f"unknown case {case!r}", file=sys.stderr)
         sys.exit(2)
-    t = Tap()
+    t = tap_class()
     try:
         fn(t)
     except Exception as exc:  # a crash in a case is a failure, not an error
         t.ok(False, f"case {case} raised {type(exc).__name__}", exc)
     t.finish()
+
+
+def main():
+    run_cases(globals())
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
 
@@ -155,6 +159,118 @@ static int dlclose_leak(void)
     return 0;
 }
 
+/* fork: the parent leaks one BSTR and frees one twice before forking; the
+ * child leaks two of its own. The child's report must hold its two leaks
+ * only, the parent's its one leak and its double free. */
+static NOINLINE BSTR alloc_in_parent(void) { return SysAllocString(OLESTR("parent")); }
+static NOINLINE BSTR alloc_in_child(void) { return SysAllocString(OLESTR("child")); }
+
+static int fork_leaks(void)
+{
+    alloc_in_parent();
+    BSTR twice = alloc_site_a(); /* an event and a free before the fork, */
+    first_free_site(twice);       /* the parent's too */
+    second_free_site(twice);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        alloc_in_child();
+        alloc_in_child();
+        exit(0); /* a normal exit: the child writes its own report */
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    printf("parent=%d child=%d child_status=%d\n", (int)getpid(), (int)pid,
+           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return 0;
+}
+
+/* fork while other threads hammer the table: no child may inherit a locked
+ * shard, events or depot lock (its exit report locks them all), and the
+ * BSTRs the threads hold at fork time are not the child's leaks. */
+enum { BUSY_THREADS = 3, BUSY_FORKS = 60, CHILD_BSTRS = 300 };
+static volatile int busy_stop;
+
+static void *hammer(void *arg)
+{
+    (void)arg;
+    BSTR held[16] = {0};
+    for (unsigned i = 0; !busy_stop; i++) {
+        SysFreeString(held[i % 16]);
+        held[i % 16] = SysAllocStringLen(OLESTR("busy"), i % 4);
+    }
+    for (int i = 0; i < 16; i++)
+        SysFreeString(held[i]);
+    return NULL;
+}
+
+/* Wait for PID at most SECONDS; -1 (after killing it) when it hangs. */
+static int wait_bounded(pid_t pid, int seconds)
+{
+    struct timespec nap = {0, 5 * 1000 * 1000};
+    for (int tries = 0; tries < seconds * 200; tries++) {
+        int status;
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        nanosleep(&nap, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static int fork_busy(void)
+{
+    pthread_t t[BUSY_THREADS];
+    for (int i = 0; i < BUSY_THREADS; i++)
+        pthread_create(&t[i], NULL, hammer, NULL);
+    int hung = 0, leaky = 0, forks = 0;
+    for (int f = 0; f < BUSY_FORKS; f++) {
+        forks++;
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* Touch every shard, then exit: the exit report locks them all. */
+            BSTR mine[CHILD_BSTRS];
+            for (int i = 0; i < CHILD_BSTRS; i++)
+                mine[i] = alloc_site_a();
+            for (int i = 0; i < CHILD_BSTRS; i++)
+                SysFreeString(mine[i]);
+            exit(0);
+        }
+        int status = pid < 0 ? -1 : wait_bounded(pid, 10);
+        if (status == -1)
+            hung++;
+        else if (status != 0)
+            leaky++;
+        if (hung || leaky)
+            break; /* one is enough: do not wait for the rest to hang */
+    }
+    busy_stop = 1;
+    for (int i = 0; i < BUSY_THREADS; i++)
+        pthread_join(t[i], NULL);
+    printf("forks=%d hung=%d failed=%d\n", forks, hung, leaky);
+    return hung || leaky ? 1 : 0;
+}
+
+/* exec: the image that leaked is gone (no report for it); the new image,
+ * the same pid, is under the shim again through LD_PRELOAD. */
+static int exec_leak(void)
+{
+    alloc_site_c();
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return 1;
+    self[n] = '\0';
+    fflush(stdout);
+    execl(self, self, "leak_groups", (char *)NULL);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -170,6 +286,9 @@ int main(int argc, char **argv)
         {"leak_sample", leak_sample},
         {"mixed", mixed},
         {"dlclose_leak", dlclose_leak},
+        {"fork", fork_leaks},
+        {"fork_busy", fork_busy},
+        {"exec_leak", exec_leak},
     };
     for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)

@@ -216,7 +216,7 @@ static int print_counts(void)
 /* A child: a few BSTRs of its own, one leaked, then exit() (its report). */
 static void child(unsigned n)
 {
-    alarm(20); /* a child that hangs is killed, and the parent sees it */
+    alarm(60); /* a child that hangs is killed, and the parent sees it */
     OLECHAR text[16];
     fill(text, 5, n);
     BSTR a = SysAllocString(text);

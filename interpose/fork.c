@@ -1,0 +1,58 @@
+/* fork(): the child must not inherit a locked table, and must not report
+ * its parent's BSTRs as its own leaks. Every lock of the shim is taken
+ * before fork, in one fixed order (the order the code nests them: report,
+ * shards in index order, events, depot), and released after it in the
+ * parent. The child, whose only thread is the forking one, gets fresh
+ * locks, zero counters and no events; the records it inherits stay in its
+ * table (it may still free them, or free one twice) but are never its
+ * leaks. Its exit report goes to its own pid's files through %p.
+ * exec needs nothing: LD_PRELOAD carries the shim into the new image. */
+#include "bc.h"
+#include "report.h"
+
+/* Whether this fork took the locks. Not when the forking thread is itself
+ * inside a Sys* call (fork() from a signal handler that interrupted one):
+ * it may hold one of them, and waiting for it would never end. While it
+ * holds them, the thread counts as inside the shim (bc_depth), so that a
+ * signal handler's Sys* call takes the lock-free path (nested.c). */
+static __thread bool fork_locked __attribute__((tls_model("initial-exec")));
+
+static void before_fork(void)
+{
+    fork_locked = bc_depth == 0;
+    if (!fork_locked)
+        return;
+    bc_depth++;
+    bc_report_lock();
+    bc_table_lock_all();
+    bc_events_lock();
+    bc_depot_lock();
+}
+
+static void after_fork_parent(void)
+{
+    if (!fork_locked)
+        return;
+    bc_depot_unlock();
+    bc_events_unlock();
+    bc_table_unlock_all();
+    bc_report_unlock();
+    bc_depth--;
+}
+
+static void after_fork_child(void)
+{
+    if (fork_locked)
+        bc_depth--;
+    bc_depot_child_after_fork();
+    bc_side_child_after_fork();
+    bc_events_child_after_fork();
+    bc_table_child_after_fork();
+    bc_report_child_after_fork();
+}
+
+void bc_fork_init(void)
+{
+    if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0)
+        bc_warn("cannot register fork handlers; a forked child may report its parent's BSTRs");
+}
