@@ -46,10 +46,18 @@ def timed(t, what, fn):
 
 
 def case_stress_threads(t):
-    r = timed(t, "1,000,000 operations on 8 threads", lambda: run("BC_STRESS", ["threads", "1000000"]))
-    mine = exact(t, r, "threads")
-    t.eq(mine.get("ops"), 1000000, "a million operations")
-    print(f"# allocations={mine.get('allocations')} frees={mine.get('frees')} leaked={mine.get('leaked')}")
+    """8 threads, a million operations; again with a tiny quarantine (records
+    leave it all the time, under the same locks), frame-pointer unwinding,
+    and page-heap mode (200,000 operations: each BSTR is two mappings)."""
+    for options, ops in (("", 1000000), ("quarantine_kb=16", 1000000), ("unwind=fp", 1000000),
+                         ("mode=own:guard_pages=1", 200000)):
+        what = f"threads ({options or 'defaults'})"
+        r = timed(t, f"{ops:,} operations on 8 threads, {options or 'defaults'}",
+                  lambda: run("BC_STRESS", ["threads", str(ops)], options))
+        mine = exact(t, r, what)
+        t.eq(mine.get("ops"), ops, f"{what}: {ops:,} operations")
+        print(f"# allocations={mine.get('allocations')} frees={mine.get('frees')} "
+              f"leaked={mine.get('leaked')}")
 
 
 def case_stress_fork(t):
