@@ -180,6 +180,11 @@ static void *worker(void *arg)
     add(&allocations, made);
     add(&frees, freed);
     add(&ops_done, (uint64_t)(n & 255));
+    /* Blocked again before the thread exits: glibc's thread exit takes
+     * malloc's own locks, and a handler that calls Sys* (that is, malloc)
+     * must not interrupt it there, as README's "What is async-signal-safe"
+     * says. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     return NULL;
 }
 
