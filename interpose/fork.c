@@ -10,16 +10,23 @@
 #include "bc.h"
 #include "report.h"
 
+/* The runtime finder's locks come after the shards: a quarantined BSTR of
+ * a real runtime is freed under its shard lock, and that free may call back
+ * into an entry point, which may look its caller up. */
 static void before_fork(void)
 {
     bc_report_lock();
     bc_table_lock_all();
     bc_events_lock();
     bc_depot_lock();
+    bc_runtimes_lock();
+    bc_stack_lock();
 }
 
 static void after_fork_parent(void)
 {
+    bc_stack_unlock();
+    bc_runtimes_unlock();
     bc_depot_unlock();
     bc_events_unlock();
     bc_table_unlock_all();
@@ -28,6 +35,8 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
+    bc_stack_child_after_fork();
+    bc_runtimes_child_after_fork();
     bc_depot_child_after_fork();
     bc_events_child_after_fork();
     bc_table_child_after_fork();
