@@ -114,6 +114,10 @@ uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max);
 bc_stack_id_t bc_stack_here(void);
 /* The same, whatever the depth (error reports). */
 bc_stack_id_t bc_stack_now(void);
+/* fork: the frame-pointer walker's module list lock. */
+void bc_stack_lock(void);
+void bc_stack_unlock(void);
+void bc_stack_child_after_fork(void);
 /* A free's stack: bc_stack_here, or 0 with free_stacks=0. */
 static inline bc_stack_id_t bc_free_stack_here(void)
 {
@@ -306,6 +310,10 @@ void bc_runtimes_closing(uintptr_t lo, uintptr_t hi);
 const char *bc_runtimes_mode(void);
 /* The OLECHAR width of REC's runtime. */
 unsigned bc_record_width(const bc_record_t *rec);
+/* fork: held across it; the child starts the locks afresh. */
+void bc_runtimes_lock(void);
+void bc_runtimes_unlock(void);
+void bc_runtimes_child_after_fork(void);
 
 /* ------------------------------------------------------------ "forward.c" */
 typedef enum { BC_ALLOC_SZ, BC_ALLOC_LEN, BC_ALLOC_BYTE_LEN } bc_alloc_kind_t;

@@ -17,6 +17,9 @@
  * signal handler's Sys* call takes the lock-free path (nested.c). */
 static __thread bool fork_locked __attribute__((tls_model("initial-exec")));
 
+/* The runtime finder's locks come after the shards: a quarantined BSTR of
+ * a real runtime is freed under its shard lock, and that free may call back
+ * into an entry point, which may look its caller up. */
 static void before_fork(void)
 {
     fork_locked = bc_depth == 0;
@@ -27,12 +30,16 @@ static void before_fork(void)
     bc_table_lock_all();
     bc_events_lock();
     bc_depot_lock();
+    bc_runtimes_lock();
+    bc_stack_lock();
 }
 
 static void after_fork_parent(void)
 {
     if (!fork_locked)
         return;
+    bc_stack_unlock();
+    bc_runtimes_unlock();
     bc_depot_unlock();
     bc_events_unlock();
     bc_table_unlock_all();
@@ -44,6 +51,8 @@ static void after_fork_child(void)
 {
     if (fork_locked)
         bc_depth--;
+    bc_stack_child_after_fork();
+    bc_runtimes_child_after_fork();
     bc_depot_child_after_fork();
     bc_side_child_after_fork();
     bc_events_child_after_fork();

@@ -142,6 +142,25 @@ void bc_runtimes_closing(uintptr_t lo, uintptr_t hi)
     }
 }
 
+void bc_runtimes_lock(void)
+{
+    pthread_mutex_lock(&resolve_lock);
+    pthread_rwlock_wrlock(&modules_lock);
+}
+
+void bc_runtimes_unlock(void)
+{
+    pthread_rwlock_unlock(&modules_lock);
+    pthread_mutex_unlock(&resolve_lock);
+}
+
+void bc_runtimes_child_after_fork(void)
+{
+    /* fresh, not unlocked: a glibc rwlock also remembers its writer */
+    pthread_rwlock_init(&modules_lock, NULL);
+    pthread_mutex_init(&resolve_lock, NULL);
+}
+
 const char *bc_runtimes_mode(void)
 {
     return used_forward ? "forward" : "own";

@@ -118,6 +118,21 @@ BC_NOINLINE static void refresh_exec_ranges(void)
     pthread_mutex_unlock(&exec_lock);
 }
 
+void bc_stack_lock(void)
+{
+    pthread_mutex_lock(&exec_lock);
+}
+
+void bc_stack_unlock(void)
+{
+    pthread_mutex_unlock(&exec_lock);
+}
+
+void bc_stack_child_after_fork(void)
+{
+    pthread_mutex_init(&exec_lock, NULL);
+}
+
 /* The executable range holding PC in SNAP, or NULL. */
 static const address_range_t *find_exec(const exec_snapshot_t *snap, uintptr_t pc)
 {
@@ -228,9 +243,36 @@ bc_stack_id_t bc_stack_here(void)
     return bc_stack_now();
 }
 
+/* The last two stacks this thread stored (a loop's allocation and its
+ * free): a stack equal to one of them skips the depot's hash and probe.
+ * Behind a pointer, so the shim's static TLS stays small enough to be
+ * dlopen()ed. */
+typedef struct recent_stack {
+    bc_stack_id_t id;
+    uint32_t nframes;
+    uintptr_t frames[BC_MAX_FRAMES];
+} recent_stack_t;
+
+static __thread recent_stack_t *recent __attribute__((tls_model("initial-exec")));
+static __thread unsigned recent_next __attribute__((tls_model("initial-exec")));
+
 bc_stack_id_t bc_stack_now(void)
 {
     uintptr_t frames[BC_MAX_FRAMES];
     uint32_t n = bc_stack_capture(frames, (uint32_t)bc_opt.max_frames);
-    return bc_depot_put(frames, n);
+    if (BC_UNLIKELY(!recent)) {
+        recent = calloc(2, sizeof *recent); /* per thread, kept for its life */
+        if (!recent)
+            return bc_depot_put(frames, n);
+    }
+    for (unsigned i = 0; i < 2; i++)
+        if (recent[i].id && recent[i].nframes == n &&
+            memcmp(recent[i].frames, frames, n * sizeof *frames) == 0)
+            return recent[i].id;
+    bc_stack_id_t id = bc_depot_put(frames, n);
+    recent_stack_t *slot = &recent[recent_next++ & 1];
+    slot->id = id;
+    slot->nframes = n;
+    memcpy(slot->frames, frames, n * sizeof *frames);
+    return id;
 }
