@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import Tap, frame0, run  # noqa: E402  (the integration suite's helpers)
+from run import frame0, run, run_cases  # noqa: E402  (the integration suite's helpers)
 
 
 # ------------------------------------------------------------ hostile input
@@ -254,17 +254,7 @@ def case_no_shell(t):
 
 
 def main():
-    case = sys.argv[1] if len(sys.argv) > 1 else ""
-    fn = globals().get(f"case_{case}")
-    if not fn:
-        print(f"unknown case {case!r}", file=sys.stderr)
-        sys.exit(2)
-    t = Tap()
-    try:
-        fn(t)
-    except Exception as exc:  # a crash in a case is a failure, not an error
-        t.ok(False, f"case {case} raised {type(exc).__name__}", exc)
-    t.finish()
+    run_cases(globals())
 
 
 if __name__ == "__main__":
