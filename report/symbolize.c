@@ -185,8 +185,21 @@ static size_t resolve_dwarf(Dwfl_Module *mod, uintptr_t pc, bc_frame_info_t *fra
     if (src) {
         file = source_path(cu, dwfl_lineinfo(src, NULL, &line, NULL, NULL, NULL));
     }
+    /* dwarf_getscopes follows an inlined call into the abstract definition
+     * of what was inlined; the chain of real containers (inlined calls up
+     * to the function that holds them) comes from dwarf_getscopes_die on
+     * the innermost scope, as eu-addr2line -i does. */
     Dwarf_Die *scopes = NULL;
     int nscopes = dwarf_getscopes(cu, pc - bias, &scopes);
+    if (nscopes > 0) {
+        Dwarf_Die innermost;
+        Dwarf_Addr dwarf_bias;
+        Dwarf *dwarf = dwfl_module_getdwarf(mod, &dwarf_bias);
+        bool found = dwarf && dwarf_offdie(dwarf, dwarf_dieoffset(&scopes[0]), &innermost);
+        free(scopes);
+        scopes = NULL;
+        nscopes = found ? dwarf_getscopes_die(&innermost, &scopes) : 0;
+    }
     size_t n = 0;
     for (int i = 0; i < nscopes && n < BC_MAX_INLINE; i++) {
         int tag = dwarf_tag(&scopes[i]);

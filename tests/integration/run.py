@@ -989,6 +989,32 @@ def case_unwind_fp_garbage(t):
              f"{kind}: the walk keeps the good frames and stops at the bad one")
 
 
+def source_line(path, marker):
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if marker in line:
+                return number
+    return None
+
+
+def case_inlined_frames(t):
+    r = run("BC_INLINE_FRAMES")
+    leaks = r.findings("leak")
+    t.eq(len(leaks), 1, "one leak")
+    stack = leaks[0]["stacks"]["alloc"] if leaks else [{}, {}]
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inline_frames.c")
+    first, second = stack[0], stack[1] if len(stack) > 1 else {}
+    t.eq((first.get("function"), first.get("inlined")), ("make_label", True),
+         "the inlined function has a frame of its own, marked inlined")
+    t.eq(first.get("line"), source_line(source, "INLINE-CALL-LINE"), "its line: the Sys* call")
+    t.eq((second.get("function"), second.get("inlined")), ("build_label", False),
+         "then the function it was inlined into")
+    t.eq(second.get("line"), source_line(source, "OUTER-CALL-LINE"), "at the line of the inlined call")
+    t.eq(first.get("pc"), second.get("pc"), "both frames come from one return address")
+    t.ok("in make_label " in r.stderr and "in build_label " in r.stderr, "the text report shows both",
+         r.stderr)
+
+
 def case_free_stacks_off(t):
     r = run("BC_SCENARIOS", ["double_free"], "free_stacks=0")
     f = one_finding(t, r, "double_free")
