@@ -338,6 +338,8 @@ bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr);
 void bc_track_release(int rt, bc_bstr_t bstr);
 /* Length in OLECHARs of a NUL-terminated string of the current width. */
 size_t bc_olestr_len(const void *psz);
+/* The same for any width (a real runtime's). */
+size_t bc_olestr_units(const void *psz, unsigned width);
 /* free() or realloc() was handed P, which the filter says may be a BSTR.
  * foreign_free: true when the shim took care of P (do not free it);
  * foreign_realloc: BC_NOT_A_BSTR when P is none of ours, else the new

@@ -32,18 +32,6 @@ static unsigned width_of(int rt)
     return w ? w : bc_own_width();
 }
 
-static size_t olestr_units(const void *psz, unsigned width)
-{
-    size_t n = 0;
-    if (width == 4)
-        while (((const uint32_t *)psz)[n])
-            n++;
-    else
-        while (((const uint16_t *)psz)[n])
-            n++;
-    return n;
-}
-
 bc_bstr_t bc_forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
 {
     switch (kind) {
@@ -53,7 +41,7 @@ bc_bstr_t bc_forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsign
         if (!psz)
             return NULL;
         return REAL(alloc_len_fn_t, rt, BC_FN_ALLOC_LEN)(psz,
-                                                         (unsigned)olestr_units(psz, width_of(rt)));
+                                                         (unsigned)bc_olestr_units(psz, width_of(rt)));
     case BC_ALLOC_LEN:
         if (HAS(rt, BC_FN_ALLOC_LEN))
             return REAL(alloc_len_fn_t, rt, BC_FN_ALLOC_LEN)(psz, len);

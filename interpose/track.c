@@ -17,19 +17,24 @@
 typedef uint16_t any_u16_t __attribute__((aligned(1)));
 typedef uint32_t any_u32_t __attribute__((aligned(1)));
 
-size_t bc_olestr_len(const void *psz)
+size_t bc_olestr_units(const void *psz, unsigned width)
 {
     size_t n = 0;
-    if (bc_own_width() == 2) {
-        const any_u16_t *p = psz;
+    if (width == 4) {
+        const uint32_t *p = psz;
         while (p[n])
             n++;
     } else {
-        const any_u32_t *p = psz;
+        const uint16_t *p = psz;
         while (p[n])
             n++;
     }
     return n;
+}
+
+size_t bc_olestr_len(const void *psz)
+{
+    return bc_olestr_units(psz, bc_own_width());
 }
 
 /* A call a real runtime makes to its own Sys* functions, through its PLT,

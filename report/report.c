@@ -212,12 +212,19 @@ static bool is_empty(const bc_report_t *report)
     return true;
 }
 
+/* The text report's destination, or stderr when it cannot be opened: a
+ * report is never lost. */
+static void open_log(bc_out_t *out)
+{
+    if (!bc_out_open(out, bc_opt.log_path))
+        bc_out_open(out, "stderr");
+}
+
 static void write_outputs(const bc_report_t *report, bool with_json)
 {
     bc_out_t out;
     if (report->nfindings > 0 || strcmp(report->reason, "exit") != 0) {
-        if (!bc_out_open(&out, bc_opt.log_path))
-            bc_out_open(&out, "stderr"); /* never lose the report */
+        open_log(&out);
         bc_text_write(&out, report);
         bc_out_close(&out);
     }
@@ -293,8 +300,7 @@ void bc_report_abort(const bc_finding_t *finding)
     report.nfindings = 1;
     report.events[finding->kind] = 1;
     bc_out_t out;
-    if (!bc_out_open(&out, bc_opt.log_path))
-        bc_out_open(&out, "stderr");
+    open_log(&out);
     bc_text_write(&out, &report);
     bc_out_puts(&out, "bstrcheck: abort_on_error=1: raising SIGABRT\n");
     bc_out_close(&out);

@@ -18,13 +18,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from run import Tap as BaseTap, run_cases  # noqa: E402  (the integration suite's TAP helpers)
+from run import run_cases  # noqa: E402  (the integration suite's TAP helpers)
 
-
-class Tap(BaseTap):
-    def eq(self, got, expected, desc, diag=None):
-        message = f"expected {expected!r}\ngot      {got!r}"
-        return self.ok(got == expected, desc, f"{message}\n{diag}" if diag is not None else message)
 
 LAUNCHER = os.environ.get("BC_LAUNCHER", "")
 SCENARIOS = os.environ.get("BC_SCENARIOS", "")
@@ -526,7 +521,7 @@ def case_install(t):
 
 
 def main():
-    run_cases(globals(), Tap)
+    run_cases(globals())
 
 
 if __name__ == "__main__":
