@@ -161,9 +161,10 @@ void bc_internal_free(void *p);
 #include <uthash.h>
 #define BC_HASH_ADDED(item) ((item)->hh.tbl != NULL)
 
+/* The key, the BSTR pointer handed to the program, is held in hh.key
+ * itself rather than pointed to: a record is 80 bytes, not 88. */
 struct bc_record {
     UT_hash_handle hh;
-    uintptr_t bstr;          /* key: the BSTR pointer handed to the program */
     uint64_t seq;            /* allocation ordinal, for checkpoints */
     uint32_t bytes;          /* byte length at allocation (the prefix) */
     bc_stack_id_t alloc_stack;
@@ -174,6 +175,11 @@ struct bc_record {
 };
 
 #define BC_RECORD_RUNTIME(rec) ((int)((rec)->flags >> 4))
+
+static inline uintptr_t bc_record_bstr(const bc_record_t *rec)
+{
+    return (uintptr_t)rec->hh.key;
+}
 
 enum {
     BC_FLAG_FREE_PENDING = 1,  /* SysFreeString seen while pinned */

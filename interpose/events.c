@@ -79,7 +79,7 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
     memcpy(g->finding.stacks, stacks, sizeof g->finding.stacks);
     if (sample && sample->state == BC_LIVE)
         g->finding.sample_len =
-            bc_sample_utf8((const void *)sample->bstr, sample->bytes, bc_record_width(sample),
+            bc_sample_utf8((const void *)bc_record_bstr(sample), sample->bytes, bc_record_width(sample),
                            g->finding.sample, sizeof g->finding.sample);
     va_list ap;
     va_start(ap, fmt);

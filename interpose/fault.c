@@ -90,18 +90,18 @@ static void on_segv(int sig, siginfo_t *info, void *ctx)
         bc_stack_id_t stacks[BC_ROLE_COUNT] = {0, 0, 0, 0};
         stacks[BC_ROLE_ALLOC] = m.rec.alloc_stack;
         stacks[BC_ROLE_ACCESS] = access_stack(ctx);
-        uintptr_t end = m.rec.bstr + m.rec.bytes;
+        uintptr_t end = bc_record_bstr(&m.rec) + m.rec.bytes;
         if (m.rec.state == BC_FREED) {
             stacks[BC_ROLE_PREVIOUS_FREE] = m.rec.free_stack;
             bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, m.rec.bytes,
                      "access to %p, %lld bytes into the freed BSTR %p (guard page fault)",
-                     info->si_addr, (long long)(m.addr - m.rec.bstr), (void *)m.rec.bstr);
+                     info->si_addr, (long long)(m.addr - bc_record_bstr(&m.rec)), (void *)bc_record_bstr(&m.rec));
         } else {
             bc_event(BC_KIND_OVERFLOW, stacks, NULL, m.rec.bytes,
                      "access to %p, %llu bytes past the end of BSTR %p of %u bytes "
                      "(guard page fault)",
                      info->si_addr, (unsigned long long)(m.addr - end + 1),
-                     (void *)m.rec.bstr, m.rec.bytes);
+                     (void *)bc_record_bstr(&m.rec), m.rec.bytes);
         }
         bc_report_at_exit();
         signal(SIGSEGV, SIG_DFL); /* returning re-faults and dies by SIGSEGV */

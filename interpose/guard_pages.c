@@ -67,7 +67,7 @@ void bc_guard_protect(bc_bstr_t bstr, uint32_t bytes)
 
 bool bc_guard_span(const bc_record_t *rec, uintptr_t *lo, uintptr_t *hi)
 {
-    char *map = mapping_of((bc_bstr_t)rec->bstr);
+    char *map = mapping_of((bc_bstr_t)bc_record_bstr(rec));
     *lo = (uintptr_t)map;
     *hi = (uintptr_t)map + (body_pages(rec->bytes) + 1) * page_size;
     return true;

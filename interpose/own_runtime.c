@@ -49,7 +49,7 @@ void bc_own_span(const bc_record_t *rec, uintptr_t *lo, uintptr_t *hi)
         bc_guard_span(rec, lo, hi);
         return;
     }
-    *lo = rec->bstr - HEADER_SIZE;
+    *lo = bc_record_bstr(rec) - HEADER_SIZE;
     *hi = *lo + bc_own_block_size(rec->bytes);
 }
 

@@ -5,7 +5,7 @@
  *     PLT, as p7zip's 7z.so does: the preloaded shim comes first);
  *   - otherwise the next definition after the shim in the global scope.
  * None: the shim is the runtime (index BC_RUNTIME_OWN). Runtimes are found
- * once per module and cached; a thread also remembers its last module. */
+ * once per module and cached; a thread also remembers its last two modules. */
 #include "bc.h"
 
 #include <stdio.h>
@@ -33,7 +33,16 @@ static pthread_rwlock_t modules_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool used_forward, warned_no_runtime, warned_full;
 
-static __thread module_entry_t last_module __attribute__((tls_model("initial-exec")));
+/* This thread's last two modules: a program and the runtime it calls,
+ * when that runtime calls Sys* itself (its SysStringLen calling its
+ * SysStringByteLen through the PLT, which reaches the shim). */
+static __thread module_entry_t last_module[2] __attribute__((tls_model("initial-exec")));
+
+static void remember_module(module_entry_t entry)
+{
+    last_module[1] = last_module[0];
+    last_module[0] = entry;
+}
 
 /* Fill a runtime from LOOKUP; -1 when it has no SysFreeString (then it is
  * no runtime). Called with resolve_lock held. */
@@ -77,7 +86,7 @@ BC_NOINLINE static int resolve_caller(uintptr_t ra)
 {
     module_entry_t entry;
     if (lookup_cached(ra, &entry) >= 0) {
-        last_module = entry;
+        remember_module(entry);
         return entry.runtime;
     }
     bc_module_t module;
@@ -103,7 +112,7 @@ BC_NOINLINE static int resolve_caller(uintptr_t ra)
         modules[module_count++] = entry;
     pthread_rwlock_unlock(&modules_lock);
     pthread_mutex_unlock(&resolve_lock);
-    last_module = entry;
+    remember_module(entry);
     return rt;
 }
 
@@ -111,8 +120,10 @@ int bc_runtime_for_caller(uintptr_t ra)
 {
     if (bc_opt.mode == BC_MODE_OWN)
         return BC_RUNTIME_OWN;
-    if (ra >= last_module.lo && ra < last_module.hi)
-        return last_module.runtime;
+    if (ra >= last_module[0].lo && ra < last_module[0].hi)
+        return last_module[0].runtime;
+    if (ra >= last_module[1].lo && ra < last_module[1].hi)
+        return last_module[1].runtime;
     return resolve_caller(ra);
 }
 
@@ -125,11 +136,12 @@ void bc_runtimes_forget(uintptr_t lo, uintptr_t hi)
         else
             i++;
     pthread_rwlock_unlock(&modules_lock);
-    /* Other threads' one-entry caches: their next call from that range is a
+    /* Other threads' two-entry caches: their next call from that range is a
      * call from a module loaded anew, which dlopen makes rare enough to
      * accept; this thread's is cleared here. */
-    if (last_module.lo < hi && last_module.hi > lo)
-        memset(&last_module, 0, sizeof last_module);
+    for (int i = 0; i < 2; i++)
+        if (last_module[i].lo < hi && last_module[i].hi > lo)
+            memset(&last_module[i], 0, sizeof last_module[i]);
 }
 
 void bc_runtimes_closing(uintptr_t lo, uintptr_t hi)

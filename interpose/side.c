@@ -169,7 +169,7 @@ void bc_side_foreach_live(void (*fn)(const bc_record_t *, void *), void *arg)
             continue;
         bc_record_t rec;
         memset(&rec, 0, sizeof rec);
-        rec.bstr = bstr;
+        rec.hh.key = (void *)bstr;
         rec.bytes = slots[i].bytes;
         rec.seq = slots[i].seq;
         rec.state = BC_LIVE; /* runtime own, no stack */

@@ -7,9 +7,16 @@
  * the quarantine is a ring of record pointers, so records carry no link. */
 #include "bc.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Records are found by the BSTR held in hh.key (bc.h): keys compare as
+ * pointers, and their hash is computed once per call, by hash_of(), and
+ * also picks the shard. */
+#undef HASH_KEYCMP
+#define HASH_KEYCMP(a, b, n) ((a) != (b))
 
 #define SHARD_BITS 6
 #define SHARD_COUNT (1u << SHARD_BITS)
@@ -22,7 +29,7 @@ typedef struct spare {
 } spare_t;
 
 struct bc_shard {
-    pthread_mutex_t lock;
+    int lock; /* a spinlock: held for a few dozen instructions */
     bc_record_t *records;
     spare_t *spares;
     bc_record_t **ring; /* the quarantine, oldest at ring[q_first] */
@@ -56,40 +63,89 @@ static uint64_t first_own_seq = 1;
 
 void bc_table_init(void)
 {
-    for (unsigned i = 0; i < SHARD_COUNT; i++)
-        pthread_mutex_init(&shards[i].lock, NULL);
     quarantine_per_shard = (size_t)bc_opt.quarantine_kb * 1024 / SHARD_COUNT;
+}
+
+/* BSTRs are at least 4-aligned: drop the constant bits, then mix. The
+ * top bits pick the shard, the next 32 are uthash's hash. */
+static uint64_t hash_of(uintptr_t bstr)
+{
+    return (uint64_t)(bstr >> 2) * 0x9E3779B97F4A7C15ull;
+}
+
+static unsigned bucket_hash(uintptr_t bstr)
+{
+    return (unsigned)(hash_of(bstr) >> (32 - SHARD_BITS));
 }
 
 static bc_shard_t *shard_of(uintptr_t bstr)
 {
-    /* BSTRs are at least 4-aligned: drop the constant bits, then mix. */
-    uint64_t h = (uint64_t)(bstr >> 2) * 0x9E3779B97F4A7C15ull;
-    return &shards[h >> (64 - SHARD_BITS)];
+    return &shards[hash_of(bstr) >> (64 - SHARD_BITS)];
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static bool spin_trylock(int *lock)
+{
+    return __atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+/* Contended: spin briefly, then yield, so a holder that was preempted can
+ * run (more threads than cores). */
+BC_NOINLINE static void spin_lock_slow(int *lock)
+{
+    for (unsigned spins = 0;; spins++) {
+        while (__atomic_load_n(lock, __ATOMIC_RELAXED)) {
+            if (spins++ < 200)
+                cpu_relax();
+            else
+                sched_yield();
+        }
+        if (spin_trylock(lock))
+            return;
+    }
+}
+
+static void spin_lock(int *lock)
+{
+    if (BC_UNLIKELY(!spin_trylock(lock)))
+        spin_lock_slow(lock);
+}
+
+static void spin_unlock(int *lock)
+{
+    __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
 }
 
 bc_shard_t *bc_table_lock(uintptr_t bstr)
 {
     bc_shard_t *shard = shard_of(bstr);
-    pthread_mutex_lock(&shard->lock);
+    spin_lock(&shard->lock);
     return shard;
 }
 
 bc_shard_t *bc_table_trylock(uintptr_t bstr)
 {
     bc_shard_t *shard = shard_of(bstr);
-    return pthread_mutex_trylock(&shard->lock) == 0 ? shard : NULL;
+    return spin_trylock(&shard->lock) ? shard : NULL;
 }
 
 void bc_table_unlock(bc_shard_t *shard)
 {
-    pthread_mutex_unlock(&shard->lock);
+    spin_unlock(&shard->lock);
 }
 
 bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr)
 {
     bc_record_t *rec = NULL;
-    HASH_FIND(hh, shard->records, &bstr, sizeof bstr, rec);
+    HASH_FIND_BYHASHVALUE(hh, shard->records, (void *)bstr, sizeof bstr, bucket_hash(bstr), rec);
     return rec;
 }
 
@@ -125,13 +181,13 @@ bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack
     bc_record_t *rec = new_record(shard);
     if (!rec)
         return false;
-    rec->bstr = bstr;
     rec->bytes = bytes;
     rec->alloc_stack = stack;
     rec->seq = take_seq();
     rec->state = BC_LIVE;
     rec->flags = (uint8_t)(runtime << 4);
-    HASH_ADD(hh, shard->records, bstr, sizeof rec->bstr, rec);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, shard->records, (void *)bstr, sizeof bstr, bucket_hash(bstr),
+                                rec);
     if (!BC_HASH_ADDED(rec)) { /* uthash could not grow the table */
         drop_record(shard, rec);
         return false;
@@ -145,7 +201,7 @@ bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack
 static void forget(bc_shard_t *shard, bc_record_t *rec)
 {
     HASH_DELETE(hh, shard->records, rec);
-    bc_filter_remove(rec->bstr);
+    bc_filter_remove(bc_record_bstr(rec));
     drop_record(shard, rec);
 }
 
@@ -240,7 +296,7 @@ void bc_table_flush_runtime(int runtime)
 {
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
         bc_shard_t *shard = &shards[i];
-        pthread_mutex_lock(&shard->lock);
+        spin_lock(&shard->lock);
         for (size_t k = 0; k < shard->q_len; k++) {
             bc_record_t **slot = &shard->ring[(shard->q_first + k) % shard->q_cap];
             if (*slot && BC_RECORD_RUNTIME(*slot) == runtime) {
@@ -251,20 +307,20 @@ void bc_table_flush_runtime(int runtime)
                 forget(shard, rec);
             }
         }
-        pthread_mutex_unlock(&shard->lock);
+        spin_unlock(&shard->lock);
     }
 }
 
 void bc_table_lock_all(void)
 {
     for (unsigned i = 0; i < SHARD_COUNT; i++)
-        pthread_mutex_lock(&shards[i].lock);
+        spin_lock(&shards[i].lock);
 }
 
 void bc_table_unlock_all(void)
 {
     for (unsigned i = SHARD_COUNT; i-- > 0;)
-        pthread_mutex_unlock(&shards[i].lock);
+        spin_unlock(&shards[i].lock);
 }
 
 void bc_table_foreach(void (*fn)(const bc_record_t *, void *), void *arg)
@@ -286,7 +342,7 @@ void bc_table_audit(void (*fn)(bc_record_t *, void *), void *arg)
 static bool lock_patiently(bc_shard_t *shard)
 {
     for (int tries = 0; tries < 1000; tries++) {
-        if (pthread_mutex_trylock(&shard->lock) == 0)
+        if (spin_trylock(&shard->lock))
             return true;
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
@@ -304,7 +360,7 @@ bool bc_table_search(void (*fn)(const bc_record_t *, void *), void *arg)
         }
         for (bc_record_t *rec = shards[i].records; rec; rec = rec->hh.next)
             fn(rec, arg);
-        pthread_mutex_unlock(&shards[i].lock);
+        spin_unlock(&shards[i].lock);
     }
     return complete;
 }
@@ -336,7 +392,7 @@ void bc_table_child_after_fork(void)
     /* Re-initialized, not unlocked: the child's only thread is not the one
      * that locked them, and no other thread is left to hold one. */
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
-        pthread_mutex_init(&shards[i].lock, NULL);
+        shards[i].lock = 0;
         shards[i].counts.allocations = 0;
         shards[i].counts.frees = 0;
     }

@@ -54,7 +54,7 @@ BC_NOINLINE static void report_double_free(const bc_record_t *rec, bc_stack_id_t
     stacks[BC_ROLE_FREE] = stack;
     stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
     bc_event(BC_KIND_DOUBLE_FREE, stacks, NULL, rec->bytes,
-             "%s on BSTR %p, which was already freed", fn, (void *)rec->bstr);
+             "%s on BSTR %p, which was already freed", fn, (void *)bc_record_bstr(rec));
 }
 
 BC_NOINLINE static void report_use_after_free(const bc_record_t *rec, const char *fn)
@@ -64,7 +64,7 @@ BC_NOINLINE static void report_use_after_free(const bc_record_t *rec, const char
     stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
     stacks[BC_ROLE_ACCESS] = bc_stack_here();
     bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, rec->bytes,
-             "%s on BSTR %p, which was already freed", fn, (void *)rec->bstr);
+             "%s on BSTR %p, which was already freed", fn, (void *)bc_record_bstr(rec));
 }
 
 /* The address range a record's memory covers, for "inside a BSTR". */
@@ -73,8 +73,8 @@ static void span_of(const bc_record_t *rec, uintptr_t *lo, uintptr_t *hi)
     if (IS_OWN(rec)) {
         bc_own_span(rec, lo, hi);
     } else {
-        *lo = rec->bstr;
-        *hi = rec->bstr + rec->bytes + 1;
+        *lo = bc_record_bstr(rec);
+        *hi = bc_record_bstr(rec) + rec->bytes + 1;
     }
 }
 
@@ -108,12 +108,12 @@ BC_NOINLINE static void report_not_a_bstr(bc_kind_t kind, const void *ptr, const
         bc_table_search(match_inside, &s);
     if (s.found) {
         stacks[BC_ROLE_ALLOC] = s.rec.alloc_stack;
-        long long offset = (long long)((uintptr_t)ptr - s.rec.bstr);
+        long long offset = (long long)((uintptr_t)ptr - bc_record_bstr(&s.rec));
         bc_event(kind, stacks, NULL, 0,
                  "%s on %p, which is not a BSTR: %lld bytes %s the BSTR %p allocated at the "
                  "stack below",
                  fn, ptr, offset < 0 ? -offset : offset, offset < 0 ? "before" : "inside",
-                 (void *)s.rec.bstr);
+                 (void *)bc_record_bstr(&s.rec));
     } else {
         bc_event(kind, stacks, NULL, 0, "%s on %p, which is not a BSTR", fn, ptr);
     }
@@ -128,15 +128,15 @@ BC_NOINLINE static void report_prefix(bc_record_t *rec, uint32_t found, bc_stack
     stacks[BC_ROLE_ACCESS] = access;
     bc_event(BC_KIND_PREFIX_CORRUPT, stacks, NULL, rec->bytes,
              "length prefix of BSTR %p is %u, but %u bytes were allocated (%s)",
-             (void *)rec->bstr, found, rec->bytes, when);
+             (void *)bc_record_bstr(rec), found, rec->bytes, when);
 }
 
 /* The prefix as the record's runtime reads it. */
 static uint32_t prefix_of(const bc_record_t *rec)
 {
     if (IS_OWN(rec))
-        return bc_own_prefix((bc_bstr_t)rec->bstr);
-    return bc_forward_byte_len(BC_RECORD_RUNTIME(rec), (bc_bstr_t)rec->bstr);
+        return bc_own_prefix((bc_bstr_t)bc_record_bstr(rec));
+    return bc_forward_byte_len(BC_RECORD_RUNTIME(rec), (bc_bstr_t)bc_record_bstr(rec));
 }
 
 /* Overflow and prefix checks of a live record (shard locked); each is
@@ -149,7 +149,7 @@ static void check_live(bc_record_t *rec, bc_stack_id_t access, const char *when)
         report_prefix(rec, prefix, access, when);
     if (!IS_OWN(rec))
         return;
-    size_t past = bc_own_overflow((bc_bstr_t)rec->bstr, rec->bytes);
+    size_t past = bc_own_overflow((bc_bstr_t)bc_record_bstr(rec), rec->bytes);
     if (BC_UNLIKELY(past) && !(rec->flags & BC_FLAG_OVERFLOW_SEEN)) {
         rec->flags |= BC_FLAG_OVERFLOW_SEEN;
         bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
@@ -157,7 +157,7 @@ static void check_live(bc_record_t *rec, bc_stack_id_t access, const char *when)
         stacks[BC_ROLE_ACCESS] = access;
         bc_event(BC_KIND_OVERFLOW, stacks, rec, rec->bytes,
                  "%zu byte(s) past the end of BSTR %p (%u bytes) were written (%s)", past,
-                 (void *)rec->bstr, rec->bytes, when);
+                 (void *)bc_record_bstr(rec), rec->bytes, when);
     }
 }
 
@@ -166,17 +166,24 @@ static void check_live(bc_record_t *rec, bc_stack_id_t access, const char *when)
 void bc_on_retire(bc_record_t *rec)
 {
     if (IS_OWN(rec))
-        bc_own_poison((bc_bstr_t)rec->bstr, rec->bytes);
+        bc_own_poison((bc_bstr_t)bc_record_bstr(rec), rec->bytes);
     else
-        memset((void *)rec->bstr, BC_POISON_BYTE, rec->bytes); /* the data only */
+        memset((void *)bc_record_bstr(rec), BC_POISON_BYTE, rec->bytes); /* the data only */
     rec->flags |= BC_FLAG_POISONED;
 }
 
 static size_t forward_poison_damage(const bc_record_t *rec, size_t *first)
 {
-    const unsigned char *data = (const unsigned char *)rec->bstr;
-    size_t changed = 0;
-    for (size_t i = 0; i < rec->bytes; i++)
+    const unsigned char *data = (const unsigned char *)bc_record_bstr(rec);
+    size_t changed = 0, i = 0;
+    /* The common case, intact: a word at a time. */
+    const uint64_t poison8 = 0x0101010101010101ull * BC_POISON_BYTE;
+    for (uint64_t word; i + 8 <= rec->bytes; i += 8) {
+        memcpy(&word, data + i, 8);
+        if (word != poison8)
+            break;
+    }
+    for (; i < rec->bytes; i++)
         if (data[i] != BC_POISON_BYTE && changed++ == 0)
             *first = i;
     return changed;
@@ -187,7 +194,7 @@ static void check_poison(bc_record_t *rec, const char *when)
 {
     size_t first = 0;
     size_t changed = IS_OWN(rec)
-                         ? bc_own_poison_damage((bc_bstr_t)rec->bstr, rec->bytes, &first)
+                         ? bc_own_poison_damage((bc_bstr_t)bc_record_bstr(rec), rec->bytes, &first)
                          : forward_poison_damage(rec, &first);
     if (!changed)
         return;
@@ -198,7 +205,7 @@ static void check_poison(bc_record_t *rec, const char *when)
     bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, rec->bytes,
              "write after free: %zu byte(s) of the freed BSTR %p changed, the first at "
              "offset %zu (%s)",
-             changed, (void *)rec->bstr, first, when);
+             changed, (void *)bc_record_bstr(rec), first, when);
 }
 
 void bc_on_evict(bc_record_t *rec)
@@ -206,10 +213,10 @@ void bc_on_evict(bc_record_t *rec)
     if (rec->flags & BC_FLAG_POISONED)
         check_poison(rec, "found when it left the quarantine");
     if (IS_OWN(rec)) {
-        bc_own_release((bc_bstr_t)rec->bstr, rec->bytes);
+        bc_own_release((bc_bstr_t)bc_record_bstr(rec), rec->bytes);
     } else {
         bc_depth++; /* the real free's own Sys* calls pass through */
-        bc_forward_free(BC_RECORD_RUNTIME(rec), (bc_bstr_t)rec->bstr);
+        bc_forward_free(BC_RECORD_RUNTIME(rec), (bc_bstr_t)bc_record_bstr(rec));
         bc_depth--;
     }
 }
@@ -394,9 +401,9 @@ void bc_track_free_deferred(bc_bstr_t bstr)
 static size_t readable_inside(const bc_record_t *old, const void *src)
 {
     uintptr_t s = (uintptr_t)src;
-    if (!old || s < old->bstr || s > old->bstr + old->bytes)
+    if (!old || s < bc_record_bstr(old) || s > bc_record_bstr(old) + old->bytes)
         return SIZE_MAX;
-    return old->bstr + old->bytes - s;
+    return bc_record_bstr(old) + old->bytes - s;
 }
 
 /* The new string of a SysReAlloc* call, made by runtime RT; src may point
@@ -439,7 +446,7 @@ static int realloc_from_side(bc_bstr_t *pbstr, bc_bstr_t old, uint32_t old_bytes
 {
     bc_record_t side;
     memset(&side, 0, sizeof side);
-    side.bstr = (uintptr_t)old;
+    side.hh.key = (void *)old;
     side.bytes = old_bytes;
     bool failed;
     bc_bstr_t fresh = realloc_fresh(BC_RUNTIME_OWN, &side, src, len, is_sz, &failed);
@@ -664,7 +671,7 @@ static void mismatched_locked(foreign_hit_t hit, void *p, const char *fn, bc_sta
         stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
     bc_event(BC_KIND_MISMATCHED_FREE, stacks, rec, rec->bytes,
              "%s(%p) on %s BSTR %p: BSTRs are released with SysFreeString", fn, p,
-             freed ? "the already freed" : "the", (void *)rec->bstr);
+             freed ? "the already freed" : "the", (void *)bc_record_bstr(rec));
     if (!freed) {
         rec->pins = 0; /* free() ignores pins: the memory is gone for the program */
         bc_shard_retire(hit.shard, rec, stack);
@@ -676,7 +683,7 @@ bool bc_track_foreign_free(void *p, const char *fn)
     foreign_hit_t hit = find_foreign(p);
     if (!hit.rec)
         return false;
-    if (!IS_OWN(hit.rec) && (uintptr_t)p != hit.rec->bstr) {
+    if (!IS_OWN(hit.rec) && (uintptr_t)p != bc_record_bstr(hit.rec)) {
         /* A runtime's private SysFreeString releasing its own block with
          * free(): not an error, but the record goes. The memory really is
          * freed now, so it cannot wait in the quarantine. */
@@ -700,7 +707,7 @@ void *bc_track_foreign_realloc(void *p, size_t size)
     uintptr_t lo, hi;
     span_of(hit.rec, &lo, &hi);
     if (IS_OWN(hit.rec) && bc_opt.guard_pages)
-        hi = hit.rec->bstr + bc_guard_data_room(hit.rec->bytes);
+        hi = bc_record_bstr(hit.rec) + bc_guard_data_room(hit.rec->bytes);
     void *moved = size ? malloc(size) : NULL;
     if (moved && hit.rec->state == BC_LIVE && hi > (uintptr_t)p) {
         size_t have = hi - (uintptr_t)p;

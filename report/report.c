@@ -66,7 +66,7 @@ static void scan_record(const bc_record_t *rec, void *arg)
     g->finding.bytes += rec->bytes;
     if (rec->seq < g->sample_seq) { /* the same sample whatever the table's order */
         g->sample_seq = rec->seq;
-        g->finding.sample_len = bc_sample_utf8((const void *)rec->bstr, rec->bytes,
+        g->finding.sample_len = bc_sample_utf8((const void *)bc_record_bstr(rec), rec->bytes,
                                                bc_record_width(rec), g->finding.sample,
                                                sizeof g->finding.sample);
     }

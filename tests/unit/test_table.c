@@ -72,7 +72,8 @@ static void visit_record(const bc_record_t *rec, void *arg)
         return;
     }
     v->live_visits++;
-    uintptr_t *hit = bsearch(&rec->bstr, v->live, v->nlive, sizeof *v->live, cmp_uintptr);
+    uintptr_t key = bc_record_bstr(rec);
+    uintptr_t *hit = bsearch(&key, v->live, v->nlive, sizeof *v->live, cmp_uintptr);
     if (hit)
         v->seen[hit - v->live]++;
     else
@@ -96,7 +97,7 @@ static int scenario_default(void)
     tap_ok(rec != NULL, "find returns the inserted record");
     if (!rec)
         return tap_done();
-    tap_is_uint(rec->bstr, (uintptr_t)p, "record key is the BSTR");
+    tap_is_uint(bc_record_bstr(rec), (uintptr_t)p, "record key is the BSTR");
     tap_is_uint(rec->bytes, sizeof hello, "record bytes");
     tap_is_uint(rec->alloc_stack, 42, "record alloc_stack");
     tap_is_uint(rec->seq, seq0, "record seq is the ordinal before the insert");
