@@ -109,11 +109,40 @@ void bc_stack_init(void);
 /* Capture the caller's stack into FRAMES (at most MAX entries), the shim's
  * own frames cut. Returns the number of frames. */
 uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max);
+/* The stack words a walk depended on: where they are, and what they held. */
+typedef struct bc_stack_words {
+    uint32_t count, cap; /* count > cap: too many to keep */
+    uintptr_t *addr, *value;
+} bc_stack_words_t;
+static inline void bc_stack_words_note(bc_stack_words_t *w, uintptr_t addr, uintptr_t value)
+{
+    if (w->count < w->cap) {
+        w->addr[w->count] = addr;
+        w->value[w->count] = value;
+    }
+    w->count++;
+}
+/* Capture the stack of the outermost entry point's caller (bc_depth 1),
+ * and the stack words the result depends on. False when those words are
+ * not known (only the frames are then valid). */
+bool bc_stack_capture_at_entry(uintptr_t *frames, uint32_t max, uint32_t *nframes,
+                               bc_stack_words_t *words);
+/* Changes when the set of executable mappings the fp walker knows does. */
+uintptr_t bc_stack_code_version(void);
+
+/* ------------------------------------------------------- "stack_cache.c" */
 /* Capture and store in the depot: the common path of every entry point
  * (0 in a nested call). */
 bc_stack_id_t bc_stack_here(void);
 /* The same, whatever the depth (error reports). */
 bc_stack_id_t bc_stack_now(void);
+/* Code was unloaded: no cached stack may be trusted. */
+void bc_stack_cache_invalidate(void);
+/* Hits and misses of this process's stack caches, and self-checks failed. */
+typedef struct bc_stack_cache_stats {
+    uint64_t hits, misses, checks, check_failures;
+} bc_stack_cache_stats_t;
+bc_stack_cache_stats_t bc_stack_cache_stats(void);
 /* fork: the frame-pointer walker's module list lock. */
 void bc_stack_lock(void);
 void bc_stack_unlock(void);

@@ -41,6 +41,7 @@ BC_NOINLINE static void before_unload(void *handle)
         /* A runtime living there must not be called after the unload:
          * release its quarantined BSTRs now and resolve callers afresh. */
         bc_runtimes_closing(lo, hi);
+        bc_stack_cache_invalidate(); /* cached stacks may end in its code */
     }
     bc_depth--;
 }

@@ -16,7 +16,6 @@
 
 #include <link.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 
 typedef struct address_range {
@@ -187,8 +186,12 @@ BC_NOINLINE static void find_thread_stack(void)
                                          (uintptr_t)__builtin_frame_address(0) + 4096};
 }
 
-/* Walk the frame-pointer chain from frame FP (this function's own when 0). */
-static uint32_t walk_frame_pointers(uintptr_t fp, uintptr_t *out, uint32_t max)
+/* Walk the frame-pointer chain from frame FP (this function's own when 0).
+ * With WORDS, also note every stack word read: the walk is a function of
+ * those words and FP, so the same words at the same addresses walk to the
+ * same frames (stack_cache.c). */
+static uint32_t walk_frame_pointers(uintptr_t fp, uintptr_t *out, uint32_t max,
+                                    bc_stack_words_t *words)
 {
     if (BC_UNLIKELY(!thread_stack.hi))
         find_thread_stack();
@@ -201,6 +204,10 @@ static uint32_t walk_frame_pointers(uintptr_t fp, uintptr_t *out, uint32_t max)
             break;
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t next = frame[0], ra = frame[1];
+        if (words) {
+            bc_stack_words_note(words, fp, next);
+            bc_stack_words_note(words, fp + sizeof(uintptr_t), ra);
+        }
         if (!is_code(ra))
             break;
         out[n++] = ra;
@@ -221,9 +228,9 @@ uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max)
         max = BC_MAX_FRAMES;
     int n;
     if (bc_opt.unwind == BC_UNWIND_FP && bc_depth == 1 && bc_entry_frame)
-        return walk_frame_pointers(bc_entry_frame, frames, max); /* starts at the caller */
+        return walk_frame_pointers(bc_entry_frame, frames, max, NULL); /* starts at the caller */
     if (bc_opt.unwind == BC_UNWIND_FP)
-        n = (int)walk_frame_pointers(0, (uintptr_t *)raw, max + SHIM_FRAMES_SLACK);
+        n = (int)walk_frame_pointers(0, (uintptr_t *)raw, max + SHIM_FRAMES_SLACK, NULL);
     else
         n = unw_backtrace(raw, (int)(max + SHIM_FRAMES_SLACK));
     int first = 0;
@@ -236,43 +243,76 @@ uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max)
     return count;
 }
 
-bc_stack_id_t bc_stack_here(void)
+/* Where a libunwind walk's words are looked for again. CHAIN is the frame
+ * pointer chain as far as it matches the walk: RECORD, the last frame record
+ * used (0: none), whose saved frame pointer is NEXT. */
+typedef struct slot_search {
+    uintptr_t floor; /* the next slot lies at or above */
+    uintptr_t record, next;
+} slot_search_t;
+
+/* The stack word holding return address RA: the frame record the chain
+ * reaches when it holds RA, else the first word at or above the floor that
+ * holds RA, searched for at most SCAN_LIMIT bytes. A record's saved frame
+ * pointer is noted only when the chain goes on through it: in a caller
+ * without frame pointers it is one of that caller's variables, which the
+ * walk never read. */
+static uintptr_t find_slot(uintptr_t ra, slot_search_t *s, bc_stack_words_t *words)
 {
-    if (bc_depth > 1)
-        return 0; /* a nested call: the outer one has the stack */
-    return bc_stack_now();
+    enum { SCAN_LIMIT = 16384 };
+    const uintptr_t lo = thread_stack.lo, hi = thread_stack.hi;
+    const uintptr_t w = sizeof(uintptr_t);
+    uintptr_t r = s->next;
+    if (s->record && r >= s->floor && r >= lo && r <= hi - 2 * w && !(r & (w - 1)) &&
+        ((const uintptr_t *)r)[1] == ra) {
+        bc_stack_words_note(words, s->record, r);
+        s->record = r;
+        s->next = ((const uintptr_t *)r)[0];
+        return r + w;
+    }
+    s->record = 0;
+    uintptr_t end = s->floor + SCAN_LIMIT < hi ? s->floor + SCAN_LIMIT : hi;
+    for (uintptr_t a = s->floor; a + w <= end; a += w)
+        if (*(const uintptr_t *)a == ra)
+            return a;
+    return 0;
 }
 
-/* The last two stacks this thread stored (a loop's allocation and its
- * free): a stack equal to one of them skips the depot's hash and probe.
- * Behind a pointer, so the shim's static TLS stays small enough to be
- * dlopen()ed. */
-typedef struct recent_stack {
-    bc_stack_id_t id;
-    uint32_t nframes;
-    uintptr_t frames[BC_MAX_FRAMES];
-} recent_stack_t;
-
-static __thread recent_stack_t *recent __attribute__((tls_model("initial-exec")));
-static __thread unsigned recent_next __attribute__((tls_model("initial-exec")));
-
-bc_stack_id_t bc_stack_now(void)
+bool bc_stack_capture_at_entry(uintptr_t *frames, uint32_t max, uint32_t *nframes,
+                               bc_stack_words_t *words)
 {
-    uintptr_t frames[BC_MAX_FRAMES];
-    uint32_t n = bc_stack_capture(frames, (uint32_t)bc_opt.max_frames);
-    if (BC_UNLIKELY(!recent)) {
-        recent = calloc(2, sizeof *recent); /* per thread, kept for its life */
-        if (!recent)
-            return bc_depot_put(frames, n);
+    if (BC_UNLIKELY(!thread_stack.hi))
+        find_thread_stack();
+    words->count = 0;
+    if (bc_entry_frame < thread_stack.lo || bc_entry_frame >= thread_stack.hi - 2 * sizeof(uintptr_t)) {
+        *nframes = bc_stack_capture(frames, max); /* another stack (a coroutine's): no cache */
+        return false;
     }
-    for (unsigned i = 0; i < 2; i++)
-        if (recent[i].id && recent[i].nframes == n &&
-            memcmp(recent[i].frames, frames, n * sizeof *frames) == 0)
-            return recent[i].id;
-    bc_stack_id_t id = bc_depot_put(frames, n);
-    recent_stack_t *slot = &recent[recent_next++ & 1];
-    slot->id = id;
-    slot->nframes = n;
-    memcpy(slot->frames, frames, n * sizeof *frames);
-    return id;
+    if (bc_opt.unwind == BC_UNWIND_FP) {
+        *nframes = walk_frame_pointers(bc_entry_frame, frames, max, words);
+        return words->count <= words->cap;
+    }
+    /* libunwind walks; the words it read are then found again: each return
+     * address's slot, above the previous one, starting with the entry
+     * point's own frame record. */
+    *nframes = bc_stack_capture(frames, max);
+    const uintptr_t w = sizeof(uintptr_t);
+    const uintptr_t *entry = (const uintptr_t *)bc_entry_frame;
+    if (*nframes == 0 || entry[1] != frames[0])
+        return false;
+    bc_stack_words_note(words, bc_entry_frame + w, entry[1]);
+    slot_search_t s = {bc_entry_frame + 2 * w, bc_entry_frame, entry[0]};
+    for (uint32_t k = 1; k < *nframes; k++) {
+        uintptr_t slot = find_slot(frames[k], &s, words);
+        if (!slot)
+            return false;
+        bc_stack_words_note(words, slot, frames[k]);
+        s.floor = slot + w;
+    }
+    return words->count <= words->cap;
+}
+
+uintptr_t bc_stack_code_version(void)
+{
+    return (uintptr_t)__atomic_load_n(&exec_now, __ATOMIC_ACQUIRE);
 }
