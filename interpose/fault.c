@@ -10,10 +10,14 @@
 #include <signal.h>
 #include <string.h>
 #include <ucontext.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static struct sigaction previous_segv;
-static char alt_stack[64 * 1024];
+/* The report is written from the handler, symbolization included (libdw
+ * needs well over 64 KiB), so the alternate stack is large, with a guard
+ * page below it. */
+#define ALT_STACK_SIZE (1024 * 1024)
 
 typedef struct fault_match {
     uintptr_t addr;
@@ -116,8 +120,14 @@ void bc_fault_init(void)
     stack_t current;
     if (sigaltstack(NULL, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
         /* the program has none: a stack overflow must still reach us */
-        stack_t ss = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
-        sigaltstack(&ss, NULL);
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        char *map = mmap(NULL, ALT_STACK_SIZE + page, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map != MAP_FAILED) {
+            mprotect(map, page, PROT_NONE);
+            stack_t ss = {.ss_sp = map + page, .ss_size = ALT_STACK_SIZE, .ss_flags = 0};
+            sigaltstack(&ss, NULL);
+        }
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
