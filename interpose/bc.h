@@ -110,16 +110,17 @@ void bc_stack_init(void);
  * own frames cut. Returns the number of frames. */
 uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max);
 /* The stack words a walk depended on: where they are, and what they held. */
+typedef struct bc_stack_word {
+    uintptr_t addr, value;
+} bc_stack_word_t;
 typedef struct bc_stack_words {
     uint32_t count, cap; /* count > cap: too many to keep */
-    uintptr_t *addr, *value;
+    bc_stack_word_t *word;
 } bc_stack_words_t;
 static inline void bc_stack_words_note(bc_stack_words_t *w, uintptr_t addr, uintptr_t value)
 {
-    if (w->count < w->cap) {
-        w->addr[w->count] = addr;
-        w->value[w->count] = value;
-    }
+    if (w->count < w->cap)
+        w->word[w->count] = (bc_stack_word_t){addr, value};
     w->count++;
 }
 /* Capture the stack of the outermost entry point's caller (bc_depth 1),
@@ -230,9 +231,10 @@ bc_shard_t *bc_table_trylock(uintptr_t bstr);
 void bc_table_unlock(bc_shard_t *shard);
 /* With the shard locked: */
 bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr);
-/* Insert a new live record; false when out of memory. Counts an allocation. */
-bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
-                     bc_stack_id_t stack, int runtime);
+/* Insert a new live record; NULL when out of memory. Counts an allocation.
+ * Records are never unmapped: a dropped one is reused, its key cleared. */
+bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
+                             bc_stack_id_t stack, int runtime);
 /* Mark REC freed (counts a free) and hold it in quarantine; records pushed
  * out of the quarantine are released (their memory returned). */
 void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack);

@@ -28,7 +28,8 @@ typedef struct cache_entry {
     uintptr_t start;    /* bc_entry_frame at the capture */
     uintptr_t code_version;
     unsigned generation;
-    uintptr_t *addr, *value, *frames; /* into the thread's mapping */
+    bc_stack_word_t *words; /* into the thread's mapping */
+    uintptr_t *frames;
 } cache_entry_t;
 
 typedef struct thread_cache {
@@ -80,7 +81,7 @@ BC_NOINLINE static thread_cache_t *create_cache(void)
     if (cache_failed)
         return NULL;
     size_t words = max_words(), frames = (size_t)bc_opt.max_frames;
-    size_t per_entry = (2 * words + frames) * sizeof(uintptr_t);
+    size_t per_entry = words * sizeof(bc_stack_word_t) + frames * sizeof(uintptr_t);
     size_t size = sizeof(thread_cache_t) + CACHE_ENTRIES * per_entry;
     void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) {
@@ -90,11 +91,10 @@ BC_NOINLINE static thread_cache_t *create_cache(void)
     thread_cache_t *c = map;
     c->size = size;
     c->hits_until_check = SELF_CHECK_EVERY;
-    uintptr_t *space = (uintptr_t *)(c + 1);
-    for (int i = 0; i < CACHE_ENTRIES; i++, space += 2 * words + frames) {
-        c->entries[i].addr = space;
-        c->entries[i].value = space + words;
-        c->entries[i].frames = space + 2 * words;
+    char *space = (char *)(c + 1);
+    for (int i = 0; i < CACHE_ENTRIES; i++, space += per_entry) {
+        c->entries[i].words = (bc_stack_word_t *)space;
+        c->entries[i].frames = (uintptr_t *)(space + words * sizeof(bc_stack_word_t));
     }
     pthread_once(&exit_key_once, create_exit_key);
     if (exit_key != (pthread_key_t)-1)
@@ -103,12 +103,14 @@ BC_NOINLINE static thread_cache_t *create_cache(void)
     return c;
 }
 
+/* Every word, without an early exit: a hit is the common case, and the
+ * loop then has no branch to mispredict. */
 static bool still_holds(const cache_entry_t *e)
 {
+    uintptr_t differ = 0;
     for (uint32_t i = 0; i < e->nwords; i++)
-        if (*(const uintptr_t *)e->addr[i] != e->value[i])
-            return false;
-    return true;
+        differ |= *(const uintptr_t *)e->words[i].addr ^ e->words[i].value;
+    return differ == 0;
 }
 
 static const cache_entry_t *lookup(const thread_cache_t *c, uintptr_t start)
@@ -146,7 +148,7 @@ static bc_stack_id_t capture_and_remember(thread_cache_t *c)
     uintptr_t frames[BC_MAX_FRAMES];
     uint32_t n = 0;
     cache_entry_t *e = &c->entries[c->next];
-    bc_stack_words_t words = {0, max_words(), e->addr, e->value};
+    bc_stack_words_t words = {0, max_words(), e->words};
     e->id = 0; /* its words are being overwritten */
     bool known = bc_stack_capture_at_entry(frames, (uint32_t)bc_opt.max_frames, &n, &words);
     bc_stack_id_t id = bc_depot_put(frames, n);

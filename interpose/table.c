@@ -170,17 +170,20 @@ static bc_record_t *new_record(bc_shard_t *shard)
 
 static void drop_record(bc_shard_t *shard, bc_record_t *rec)
 {
+    /* no BSTR's any more: a reader's memo (track.c) that still points here
+     * sees that without the lock */
+    __atomic_store_n(&rec->hh.key, NULL, __ATOMIC_RELAXED);
     spare_t *sp = (spare_t *)rec;
     sp->next = shard->spares;
     shard->spares = sp;
 }
 
-bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack_id_t stack,
-                     int runtime)
+bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
+                             bc_stack_id_t stack, int runtime)
 {
     bc_record_t *rec = new_record(shard);
     if (!rec)
-        return false;
+        return NULL;
     rec->bytes = bytes;
     rec->alloc_stack = stack;
     rec->seq = take_seq();
@@ -190,11 +193,11 @@ bool bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes, bc_stack
                                 rec);
     if (!BC_HASH_ADDED(rec)) { /* uthash could not grow the table */
         drop_record(shard, rec);
-        return false;
+        return NULL;
     }
     bc_filter_add(bstr);
     shard->counts.allocations++;
-    return true;
+    return rec;
 }
 
 /* The record leaves the table for good. */

@@ -237,13 +237,45 @@ void bc_track_audit_all(void)
 
 /* ---------------------------------------------------------- allocation */
 
+/* Each thread remembers the records of its recent allocations, so that a
+ * length read of one (the common SysAlloc, SysStringLen, SysFreeString
+ * pattern) needs no lock and no table lookup. A memo is only a hint: the
+ * record is read without the lock and used only while it still holds this
+ * BSTR, live. Records are never unmapped, so a stale hint is safe to read. */
+#define MEMO_SLOTS 64
+typedef struct live_memo {
+    uintptr_t bstr;
+    bc_record_t *rec;
+} live_memo_t;
+static __thread live_memo_t memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")));
+
+static live_memo_t *memo_slot(uintptr_t bstr)
+{
+    return &memo[(bstr >> 4) % MEMO_SLOTS];
+}
+
+/* REC when it is surely BSTR's live record, else NULL. */
+static const bc_record_t *memo_live(uintptr_t bstr)
+{
+    const live_memo_t *m = memo_slot(bstr);
+    if (m->bstr != bstr)
+        return NULL;
+    const bc_record_t *rec = m->rec;
+    if (__atomic_load_n(&rec->hh.key, __ATOMIC_ACQUIRE) != (void *)bstr ||
+        __atomic_load_n(&rec->state, __ATOMIC_ACQUIRE) != BC_LIVE)
+        return NULL;
+    return rec;
+}
+
 /* Record a new BSTR; false when out of memory (it then goes untracked). */
 static bool record(int rt, bc_bstr_t bstr, uint32_t bytes, bc_stack_id_t stack)
 {
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
-    bool ok = bc_shard_insert(shard, (uintptr_t)bstr, bytes, stack, rt);
+    bc_record_t *rec = bc_shard_insert(shard, (uintptr_t)bstr, bytes, stack, rt);
     bc_table_unlock(shard);
-    return ok;
+    if (rec)
+        *memo_slot((uintptr_t)bstr) = (live_memo_t){(uintptr_t)bstr, rec};
+    return rec != NULL;
 }
 
 /* A psz or BSTR* argument that cannot point at user memory (NULL plus an
@@ -554,6 +586,16 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
         return chars ? bc_forward_len(rt, bstr) : bc_forward_byte_len(rt, bstr);
     if (BC_UNLIKELY(bc_reentered(rt)))
         return bc_nested_len(bstr, chars);
+    const bc_record_t *known = memo_live((uintptr_t)bstr);
+    if (known) { /* the same answers as below, without the lock */
+        int known_rt = BC_RECORD_RUNTIME(known);
+        uint32_t bytes = known->bytes;
+        if (known_rt != BC_RUNTIME_OWN)
+            return chars ? bc_forward_len(known_rt, bstr) : bc_forward_byte_len(known_rt, bstr);
+        if (BC_LIKELY(bc_own_prefix(bstr) == bytes))
+            return chars ? bytes / bc_own_width() : bytes;
+        /* a damaged prefix: reported under the lock, below */
+    }
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
     uint32_t bytes = 0;
