@@ -315,10 +315,10 @@ size_t bc_guard_footprint(uint32_t bytes);
 /* Install the SIGSEGV handler that turns guard-page faults into findings. */
 void bc_fault_init(void);
 
-/* --------------------------------------------------------- "catch_free.c" */
-/* The counting filter of addresses free() may be handed for a BSTR. */
-void bc_filter_add(uintptr_t bstr);
-void bc_filter_remove(uintptr_t bstr);
+/* ------------------------------------------------------------- "table.c" */
+/* May P be a tracked BSTR, or a block start 4 or 8 bytes before one (what a
+ * free() of it would be handed)? False means surely not. Lock-free. */
+bool bc_table_may_hold(uintptr_t p);
 
 /* ----------------------------------------------------------- "runtimes.c" */
 enum {

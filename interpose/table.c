@@ -28,8 +28,15 @@ typedef struct spare {
     struct spare *next;
 } spare_t;
 
+/* The free() filter (catch_free.c): per shard, a counter per hash of a
+ * 16-byte granule holding one of its BSTRs. Kept under the shard's lock, so
+ * without atomic read-modify-writes; free() reads it without the lock, as a
+ * "maybe". */
+#define FILTER_BITS 14
+
 struct bc_shard {
     int lock; /* a spinlock: held for a few dozen instructions */
+    uint8_t *filter; /* its row of filters, kept apart: shards stay small */
     bc_record_t *records;
     spare_t *spares;
     bc_record_t **ring; /* the quarantine, oldest at ring[q_first] */
@@ -39,6 +46,7 @@ struct bc_shard {
 } __attribute__((aligned(64)));
 
 static bc_shard_t shards[SHARD_COUNT];
+static uint8_t filters[SHARD_COUNT][1u << FILTER_BITS];
 static size_t quarantine_per_shard;
 /* Allocation ordinals come in blocks per thread, so threads do not fight
  * over one counter. A checkpoint moves the epoch: every thread then takes
@@ -63,14 +71,46 @@ static uint64_t first_own_seq = 1;
 
 void bc_table_init(void)
 {
+    for (unsigned i = 0; i < SHARD_COUNT; i++)
+        shards[i].filter = filters[i];
     quarantine_per_shard = (size_t)bc_opt.quarantine_kb * 1024 / SHARD_COUNT;
 }
 
-/* BSTRs are at least 4-aligned: drop the constant bits, then mix. The
- * top bits pick the shard, the next 32 are uthash's hash. */
+/* The hash of BSTR's 16-byte granule (two BSTRs never share one). Its top
+ * bits pick the shard, the next ones the filter counter; bits 26 to 57 are
+ * uthash's hash. */
 static uint64_t hash_of(uintptr_t bstr)
 {
-    return (uint64_t)(bstr >> 2) * 0x9E3779B97F4A7C15ull;
+    return (uint64_t)(bstr >> 4) * 0x9E3779B97F4A7C15ull;
+}
+
+static size_t filter_slot(uint64_t hash)
+{
+    return (size_t)(hash >> (64 - SHARD_BITS - FILTER_BITS)) & ((1u << FILTER_BITS) - 1);
+}
+
+/* Saturated counters stay "maybe" for good. */
+static void filter_adjust(bc_shard_t *shard, uintptr_t bstr, int delta)
+{
+    uint8_t *slot = &shard->filter[filter_slot(hash_of(bstr))];
+    uint8_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (old != UINT8_MAX && (delta > 0 || old > 0))
+        __atomic_store_n(slot, (uint8_t)(old + delta), __ATOMIC_RELAXED);
+}
+
+/* Only a BSTR's own granule is counted. The block start 8 bytes before
+ * shares it, or lies in the one before; 4 bytes before lies in one of the
+ * two: so P's granule and the next one's tell. */
+__attribute__((no_sanitize("address"))) static bool filter_has(uintptr_t p)
+{
+    uint64_t h = hash_of(p);
+    return __atomic_load_n(&filters[h >> (64 - SHARD_BITS)][filter_slot(h)], __ATOMIC_RELAXED) !=
+           0;
+}
+
+__attribute__((no_sanitize("address"))) bool bc_table_may_hold(uintptr_t p)
+{
+    return filter_has(p) || ((p >> 4) != ((p + 8) >> 4) && filter_has(p + 8));
 }
 
 static unsigned bucket_hash(uintptr_t bstr)
@@ -195,7 +235,7 @@ bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
         drop_record(shard, rec);
         return NULL;
     }
-    bc_filter_add(bstr);
+    filter_adjust(shard, bstr, 1);
     shard->counts.allocations++;
     return rec;
 }
@@ -204,7 +244,7 @@ bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
 static void forget(bc_shard_t *shard, bc_record_t *rec)
 {
     HASH_DELETE(hh, shard->records, rec);
-    bc_filter_remove(bc_record_bstr(rec));
+    filter_adjust(shard, bc_record_bstr(rec), -1);
     drop_record(shard, rec);
 }
 
