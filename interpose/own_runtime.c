@@ -22,9 +22,10 @@ unsigned bc_own_width(void)
     return (unsigned)bc_opt.olechar;
 }
 
+/* TO is a power of two (a character width, or the block alignment). */
 static size_t round_up(size_t n, size_t to)
 {
-    return (n + to - 1) / to * to;
+    return (n + to - 1) & ~(to - 1);
 }
 
 size_t bc_own_data_end(uint32_t bytes)
@@ -101,10 +102,29 @@ void bc_own_release(bc_bstr_t bstr, uint32_t bytes)
         bc_internal_free((char *)bstr - HEADER_SIZE);
 }
 
+/* Do LEN bytes at P all equal BYTE? A word at a time. */
+static bool all_bytes(const unsigned char *p, size_t len, unsigned char byte)
+{
+    const uint64_t pattern = 0x0101010101010101ull * byte;
+    size_t i = 0;
+    for (uint64_t word; i + 8 <= len; i += 8) {
+        memcpy(&word, p + i, 8);
+        if (word != pattern)
+            return false;
+    }
+    for (; i < len; i++)
+        if (p[i] != byte)
+            return false;
+    return true;
+}
+
 size_t bc_own_overflow(bc_bstr_t bstr, uint32_t bytes)
 {
     const unsigned char *data = bstr;
     size_t data_end = bc_own_data_end(bytes), end = canary_end(bytes);
+    if (BC_LIKELY(all_bytes(data + data_end, end - data_end, BC_CANARY_BYTE) &&
+                  all_bytes(data + bytes, data_end - bytes, 0)))
+        return 0; /* intact; below, where the damage ends */
     for (size_t i = end; i-- > data_end;)
         if (data[i] != BC_CANARY_BYTE)
             return i - bytes + 1;
