@@ -4,7 +4,7 @@
  * records stay findable (double frees, late use) and their memory is not
  * reused until the shard's share of quarantine_kb is exceeded. Records come
  * from per-shard slabs (no allocator call, no allocator header per BSTR);
- * the quarantine is a ring of record pointers, so records carry no link. */
+ * the quarantine is rings of record pointers, so records carry no link. */
 #include "bc.h"
 
 #include <sched.h>
@@ -28,6 +28,19 @@ typedef struct spare {
     struct spare *next;
 } spare_t;
 
+/* The quarantine: per shard, a ring per thread slot, so that a thread
+ * releases only what it freed itself (blocks of its own allocator arena:
+ * with one shared ring, two threads ran at 1.4x one, fighting over each
+ * other's arena locks). Threads take slots in turn; the shard's share of
+ * quarantine_kb is divided among the slots in use. */
+#define RINGS_PER_SHARD 4
+
+typedef struct quarantine_ring {
+    bc_record_t **slot; /* oldest at slot[first]; NULL: left early */
+    size_t first, len, cap;
+    size_t bytes;
+} quarantine_ring_t;
+
 /* The free() filter (catch_free.c): per shard, a counter per hash of a
  * 16-byte granule holding one of its BSTRs. Kept under the shard's lock, so
  * without atomic read-modify-writes; free() reads it without the lock, as a
@@ -39,15 +52,31 @@ struct bc_shard {
     uint8_t *filter; /* its row of filters, kept apart: shards stay small */
     bc_record_t *records;
     spare_t *spares;
-    bc_record_t **ring; /* the quarantine, oldest at ring[q_first] */
-    size_t q_first, q_len, q_cap;
-    size_t q_bytes;
+    quarantine_ring_t rings[RINGS_PER_SHARD];
     bc_counts_t counts;
 } __attribute__((aligned(64)));
 
 static bc_shard_t shards[SHARD_COUNT];
 static uint8_t filters[SHARD_COUNT][1u << FILTER_BITS];
 static size_t quarantine_per_shard;
+static unsigned rings_in_use; /* thread slots handed out, up to RINGS_PER_SHARD */
+static __thread unsigned my_ring_plus_one __attribute__((tls_model("initial-exec")));
+
+static unsigned my_ring(void)
+{
+    if (BC_UNLIKELY(!my_ring_plus_one)) {
+        unsigned n = __atomic_fetch_add(&rings_in_use, 1, __ATOMIC_RELAXED);
+        my_ring_plus_one = n % RINGS_PER_SHARD + 1;
+    }
+    return my_ring_plus_one - 1;
+}
+
+/* A ring's share of its shard's part of the quarantine. */
+static size_t ring_budget(void)
+{
+    unsigned used = __atomic_load_n(&rings_in_use, __ATOMIC_RELAXED);
+    return quarantine_per_shard / (used < RINGS_PER_SHARD ? (used ? used : 1) : RINGS_PER_SHARD);
+}
 /* Allocation ordinals come in blocks per thread, so threads do not fight
  * over one counter. A checkpoint moves the epoch: every thread then takes
  * a fresh block, numbered after the checkpoint's marker. */
@@ -248,31 +277,31 @@ static void forget(bc_shard_t *shard, bc_record_t *rec)
     drop_record(shard, rec);
 }
 
-/* The quarantine ring. Slots of records that left early are NULL. */
-static bool ring_push(bc_shard_t *shard, bc_record_t *rec)
+/* Rings are powers of two in size. */
+static bool ring_push(quarantine_ring_t *q, bc_record_t *rec)
 {
-    if (shard->q_len == shard->q_cap) {
-        size_t cap = shard->q_cap ? shard->q_cap * 2 : 64;
-        bc_record_t **ring = malloc(cap * sizeof *ring);
-        if (!ring)
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        bc_record_t **slot = malloc(cap * sizeof *slot);
+        if (!slot)
             return false;
-        for (size_t i = 0; i < shard->q_len; i++)
-            ring[i] = shard->ring[(shard->q_first + i) % shard->q_cap];
-        bc_internal_free(shard->ring);
-        shard->ring = ring;
-        shard->q_first = 0;
-        shard->q_cap = cap;
+        for (size_t i = 0; i < q->len; i++)
+            slot[i] = q->slot[(q->first + i) & (q->cap - 1)];
+        bc_internal_free(q->slot);
+        q->slot = slot;
+        q->first = 0;
+        q->cap = cap;
     }
-    shard->ring[(shard->q_first + shard->q_len++) % shard->q_cap] = rec;
+    q->slot[(q->first + q->len++) & (q->cap - 1)] = rec;
     return true;
 }
 
-static bc_record_t *ring_pop(bc_shard_t *shard)
+static bc_record_t *ring_pop(quarantine_ring_t *q)
 {
-    while (shard->q_len > 0) {
-        bc_record_t *rec = shard->ring[shard->q_first];
-        shard->q_first = (shard->q_first + 1) % shard->q_cap;
-        shard->q_len--;
+    while (q->len > 0) {
+        bc_record_t *rec = q->slot[q->first];
+        q->first = (q->first + 1) & (q->cap - 1);
+        q->len--;
         if (rec)
             return rec;
     }
@@ -288,20 +317,28 @@ static size_t bc_footprint(const bc_record_t *rec)
     return (size_t)rec->bytes + 16;
 }
 
+/* Take REC out of whichever of SHARD's rings holds it. */
+static void unqueue(bc_shard_t *shard, bc_record_t *rec)
+{
+    for (int r = 0; r < RINGS_PER_SHARD; r++) {
+        quarantine_ring_t *q = &shard->rings[r];
+        for (size_t i = 0; i < q->len; i++) {
+            bc_record_t **slot = &q->slot[(q->first + i) & (q->cap - 1)];
+            if (*slot == rec) {
+                *slot = NULL;
+                q->bytes -= bc_footprint(rec);
+                return;
+            }
+        }
+    }
+}
+
 void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
 {
     if (rec->state == BC_LIVE)
         shard->counts.frees++;
-    if (rec->state == BC_FREED) {
-        for (size_t i = 0; i < shard->q_len; i++) {
-            bc_record_t **slot = &shard->ring[(shard->q_first + i) % shard->q_cap];
-            if (*slot == rec) {
-                *slot = NULL;
-                shard->q_bytes -= bc_footprint(rec);
-                break;
-            }
-        }
-    }
+    if (rec->state == BC_FREED)
+        unqueue(shard, rec);
     forget(shard, rec);
 }
 
@@ -310,26 +347,23 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
     rec->state = BC_FREED;
     rec->free_stack = free_stack;
     shard->counts.frees++;
-    /* One larger than the shard's whole share would only push everything
+    size_t budget = ring_budget(), footprint = bc_footprint(rec);
+    quarantine_ring_t *q = &shard->rings[my_ring()];
+    /* One larger than the ring's whole share would only push everything
      * out, itself included: it skips the quarantine (and the poisoning, which
      * for a huge untouched string would write gigabytes). */
-    if (quarantine_per_shard == 0 || bc_footprint(rec) > quarantine_per_shard) {
+    if (footprint > budget || !ring_push(q, rec)) { /* (or no memory) */
         bc_on_evict(rec);
         forget(shard, rec);
         return;
     }
     bc_on_retire(rec);
-    if (!ring_push(shard, rec)) { /* no room to remember it: release now */
-        bc_on_evict(rec);
-        forget(shard, rec);
-        return;
-    }
-    shard->q_bytes += bc_footprint(rec);
-    while (shard->q_bytes > quarantine_per_shard) {
-        bc_record_t *old = ring_pop(shard);
+    q->bytes += footprint;
+    while (q->bytes > budget) {
+        bc_record_t *old = ring_pop(q);
         if (!old)
             break;
-        shard->q_bytes -= bc_footprint(old);
+        q->bytes -= bc_footprint(old);
         bc_on_evict(old);
         forget(shard, old);
     }
@@ -340,14 +374,17 @@ void bc_table_flush_runtime(int runtime)
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
         bc_shard_t *shard = &shards[i];
         spin_lock(&shard->lock);
-        for (size_t k = 0; k < shard->q_len; k++) {
-            bc_record_t **slot = &shard->ring[(shard->q_first + k) % shard->q_cap];
-            if (*slot && BC_RECORD_RUNTIME(*slot) == runtime) {
-                bc_record_t *rec = *slot;
-                *slot = NULL;
-                shard->q_bytes -= bc_footprint(rec);
-                bc_on_evict(rec);
-                forget(shard, rec);
+        for (int r = 0; r < RINGS_PER_SHARD; r++) {
+            quarantine_ring_t *q = &shard->rings[r];
+            for (size_t k = 0; k < q->len; k++) {
+                bc_record_t **slot = &q->slot[(q->first + k) & (q->cap - 1)];
+                if (*slot && BC_RECORD_RUNTIME(*slot) == runtime) {
+                    bc_record_t *rec = *slot;
+                    *slot = NULL;
+                    q->bytes -= bc_footprint(rec);
+                    bc_on_evict(rec);
+                    forget(shard, rec);
+                }
             }
         }
         spin_unlock(&shard->lock);

@@ -4,10 +4,12 @@
  *   default  quarantine_kb=1024 (the default): insert, find, counts,
  *            retire keeps the record, foreach, sequence numbers
  *   zero     quarantine_kb=0: a retired record is gone at once
- *   small    quarantine_kb=4 (64 bytes per shard): FIFO eviction */
+ *   small    quarantine_kb=4 (64 bytes per shard): FIFO eviction, a ring
+ *            per thread */
 #include "bc.h"
 #include "tap.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,12 +245,25 @@ static int scenario_zero(void)
     return tap_done();
 }
 
+typedef struct other_thread {
+    bc_bstr_t *strings;
+    size_t count;
+} other_thread_t;
+
+static void *retire_all(void *arg)
+{
+    other_thread_t *o = arg;
+    for (size_t i = 0; i < o->count; i++)
+        retire(o->strings[i], 200);
+    return NULL;
+}
+
 /* quarantine_kb=4: 4096 / 64 shards = 64 bytes per shard = four blocks of a
  * 0-byte BSTR at width 2 (8 header + 2 terminator, rounded to 16). */
 static int scenario_small(void)
 {
-    tap_plan(13);
-    enum { POOL = 4000, NEED = 5 };
+    tap_plan(14);
+    enum { POOL = 20000, NEED = 15, MINE = 5 };
     bc_bstr_t *pool = calloc(POOL, sizeof *pool);
     if (!pool)
         return 1;
@@ -277,6 +292,7 @@ static int scenario_small(void)
     for (int i = 0; i < NEED; i++)
         ok += insert(same[i], 0, (bc_stack_id_t)(i + 1));
     tap_is_uint(ok, NEED, "inserted %d records", NEED);
+    (void)MINE;
 
     for (int i = 0; i < 4; i++)
         retire(same[i], 100);
@@ -326,6 +342,17 @@ static int scenario_small(void)
     bc_counts_t after = bc_table_counts();
     tap_is_uint(after.frees, before.frees + 1, "counts: one more free");
     tap_is_uint(after.allocations, NEED + 1, "counts: %d allocations", NEED + 1);
+
+    /* Another thread's frees go to a ring of its own: however many it
+     * frees in this shard, it releases none of this thread's. */
+    other_thread_t o = {same + MINE, NEED - MINE};
+    pthread_t t;
+    if (pthread_create(&t, NULL, retire_all, &o) == 0)
+        pthread_join(t, NULL);
+    findable = 0;
+    for (int i = 1; i < MINE; i++)
+        findable += find((uintptr_t)same[i]) != NULL;
+    tap_is_uint(findable, 4, "another thread's frees release none of this thread's");
 
     for (size_t i = 0; i < n; i++)
         bc_own_release(pool[i], 0);
