@@ -989,6 +989,27 @@ def case_unwind_fp_garbage(t):
              f"{kind}: the walk keeps the good frames and stops at the bad one")
 
 
+def case_stack_cache_same_report(t):
+    """The stack cache changes no stack: with it and without it, every
+    finding of a program with many call chains is the same."""
+    def findings(report):
+        out = []
+        for f in (report or {}).get("findings", []):
+            stacks = {role: [(fr.get("function"), fr.get("line")) for fr in frames]
+                      for role, frames in f.get("stacks", {}).items()}
+            out.append((f["kind"], f["count"], f["bytes"], sorted(stacks.items())))
+        return sorted(out)
+    for unwind in ("libunwind", "fp"):
+        cached = run("BC_STACK_MIX", options=f"unwind={unwind}:max_findings=0")
+        plain = run("BC_STACK_MIX", options=f"unwind={unwind}:max_findings=0:stack_cache=0")
+        t.eq(cached.status, 23, f"{unwind}: findings fail the run")
+        mine = findings(cached.report)
+        t.ok(len(mine) > 40, f"{unwind}: many distinct findings ({len(mine)})")
+        t.ok(mine == findings(plain.report), f"{unwind}: the same findings without the cache",
+             [m for m in mine if m not in findings(plain.report)][:3])
+        t.eq(cached.warnings(), [], f"{unwind}: no warning (no self-check failed)")
+
+
 def source_line(path, marker):
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
