@@ -3,8 +3,11 @@
 without any tool, under the shim (own, forward, frame-pointer unwinding,
 free_stacks=0), and under LeakSanitizer, heaptrack and Valgrind where they
 are installed. Runs are interleaved; the table gives medians of whole-
-process wall time and ratios against the bare run. Then two-thread
-scaling and metadata bytes per live BSTR.
+process wall time and ratios against the bare run; then, per iteration,
+the same ratios with the fixed start-up and exit costs (the report's
+symbolization above all) taken out: the difference between a run of N
+iterations and one of N/10. Then two-thread scaling and metadata bytes per
+live BSTR.
 
 usage: perf.py --workload W --shim S [--lsan W_LSAN] [--runs N]
                [--iterations N] [--depth D] [--length L] [--quick]
@@ -67,6 +70,8 @@ def main():
         ("bstrcheck own, unwind=fp", work, shim_env(shim, "mode=own:unwind=fp")),
         ("bstrcheck forward, unwind=fp", work, shim_env(shim, "mode=forward:unwind=fp")),
         ("bstrcheck own, free_stacks=0", work, shim_env(shim, "mode=own:free_stacks=0")),
+        ("bstrcheck forward, free_stacks=0", work, shim_env(shim, "mode=forward:free_stacks=0")),
+        ("bstrcheck forward, stack_cache=0", work, shim_env(shim, "mode=forward:stack_cache=0")),
     ]
     if args.lsan and os.path.exists(args.lsan):
         env = base_env()
@@ -79,10 +84,17 @@ def main():
         slow.append(("Valgrind memcheck", ["valgrind", "-q", "--leak-check=full",
                                            "--error-exitcode=0", *work], base_env()))
 
+    def shorter(cmd):
+        """CMD with a tenth of the iterations."""
+        at = cmd.index(str(args.iterations))
+        return cmd[:at] + [str(args.iterations // 10)] + cmd[at + 1:]
+
     times = {name: [] for name, _, _ in variants + slow}
+    short_times = {name: [] for name, _, _ in variants}
     for i in range(args.runs):
         for name, cmd, env in variants:
             times[name].append(timed(cmd, env)[0])
+            short_times[name].append(timed(shorter(cmd), env)[0])
         if i < args.slow_tools_runs:
             for name, cmd, env in slow:
                 times[name].append(timed(cmd, env)[0])
@@ -95,6 +107,19 @@ def main():
     for name in times:
         med = statistics.median(times[name])
         print(f"  {name:<32} {med:8.3f} {med / base:6.2f}x")
+
+    def per_iteration(name):
+        """Nanoseconds per iteration, fixed costs out."""
+        long_run, short_run = statistics.median(times[name]), statistics.median(short_times[name])
+        return (long_run - short_run) / (args.iterations - args.iterations // 10) * 1e9
+
+    bare_ns = per_iteration("no tool")
+    print("per iteration, start-up and exit costs out (N against N/10 iterations):")
+    print(f"  {'tool':<32} {'ns':>8} {'ratio':>7} {'fixed s':>8}")
+    for name in short_times:
+        ns = per_iteration(name)
+        fixed = statistics.median(times[name]) - ns * args.iterations / 1e9
+        print(f"  {name:<32} {ns:8.1f} {ns / bare_ns:6.2f}x {fixed:8.3f}")
 
     # Two threads on two cores: each thread does the same iterations, so
     # throughput(2)/throughput(1) = 2 * t1 / t2.

@@ -108,6 +108,7 @@ BC_NOINLINE static thread_cache_t *create_cache(void)
 static bool still_holds(const cache_entry_t *e)
 {
     uintptr_t differ = 0;
+#pragma GCC unroll 4
     for (uint32_t i = 0; i < e->nwords; i++)
         differ |= *(const uintptr_t *)e->words[i].addr ^ e->words[i].value;
     return differ == 0;

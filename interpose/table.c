@@ -71,11 +71,14 @@ static unsigned my_ring(void)
     return my_ring_plus_one - 1;
 }
 
-/* A ring's share of its shard's part of the quarantine. */
+/* A ring's share of its shard's part of the quarantine, by the number of
+ * rings in use (divided once, at init). */
+static size_t budget_by_rings[RINGS_PER_SHARD + 1];
+
 static size_t ring_budget(void)
 {
     unsigned used = __atomic_load_n(&rings_in_use, __ATOMIC_RELAXED);
-    return quarantine_per_shard / (used < RINGS_PER_SHARD ? (used ? used : 1) : RINGS_PER_SHARD);
+    return budget_by_rings[used < RINGS_PER_SHARD ? used : RINGS_PER_SHARD];
 }
 /* Allocation ordinals come in blocks per thread, so threads do not fight
  * over one counter. A checkpoint moves the epoch: every thread then takes
@@ -83,8 +86,10 @@ static size_t ring_budget(void)
 #define SEQ_BLOCK 64
 static uint64_t next_seq = 1;
 static uint64_t seq_epoch;
-static __thread uint64_t seq_next, seq_end, seq_thread_epoch
-    __attribute__((tls_model("initial-exec")));
+#define BC_TLS __attribute__((tls_model("initial-exec")))
+static __thread uint64_t seq_next BC_TLS;
+static __thread uint64_t seq_end BC_TLS;
+static __thread uint64_t seq_thread_epoch BC_TLS;
 
 static uint64_t take_seq(void)
 {
@@ -103,6 +108,8 @@ void bc_table_init(void)
     for (unsigned i = 0; i < SHARD_COUNT; i++)
         shards[i].filter = filters[i];
     quarantine_per_shard = (size_t)bc_opt.quarantine_kb * 1024 / SHARD_COUNT;
+    for (unsigned n = 0; n <= RINGS_PER_SHARD; n++)
+        budget_by_rings[n] = quarantine_per_shard / (n ? n : 1);
 }
 
 /* The hash of BSTR's 16-byte granule (two BSTRs never share one). Its top
