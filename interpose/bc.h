@@ -14,6 +14,10 @@
 
 #define BC_EXPORT __attribute__((visibility("default")))
 #define BC_NOINLINE __attribute__((noinline))
+/* Code that reads raw stack words (frame records, return-address slots,
+ * other frames' locals): not instrumented, since any word may lie in a
+ * sanitizer's redzone. */
+#define BC_RAW_STACK_READ __attribute__((no_sanitize("address")))
 #define BC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define BC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define BC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -78,9 +78,9 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
     g->finding.bytes = bytes;
     memcpy(g->finding.stacks, stacks, sizeof g->finding.stacks);
     if (sample && sample->state == BC_LIVE)
-        g->finding.sample_len =
-            bc_sample_utf8((const void *)bc_record_bstr(sample), sample->bytes, bc_record_width(sample),
-                           g->finding.sample, sizeof g->finding.sample);
+        g->finding.sample_len = bc_sample_utf8((const void *)bc_record_bstr(sample),
+                                               sample->bytes, bc_record_width(sample),
+                                               g->finding.sample, sizeof g->finding.sample);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(g->finding.detail, sizeof g->finding.detail, fmt, ap);

@@ -99,7 +99,8 @@ static void on_segv(int sig, siginfo_t *info, void *ctx)
             stacks[BC_ROLE_PREVIOUS_FREE] = m.rec.free_stack;
             bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, m.rec.bytes,
                      "access to %p, %lld bytes into the freed BSTR %p (guard page fault)",
-                     info->si_addr, (long long)(m.addr - bc_record_bstr(&m.rec)), (void *)bc_record_bstr(&m.rec));
+                     info->si_addr, (long long)(m.addr - bc_record_bstr(&m.rec)),
+                     (void *)bc_record_bstr(&m.rec));
         } else {
             bc_event(BC_KIND_OVERFLOW, stacks, NULL, m.rec.bytes,
                      "access to %p, %llu bytes past the end of BSTR %p of %u bytes "

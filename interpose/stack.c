@@ -190,8 +190,8 @@ BC_NOINLINE static void find_thread_stack(void)
  * With WORDS, also note every stack word read: the walk is a function of
  * those words and FP, so the same words at the same addresses walk to the
  * same frames (stack_cache.c). */
-static uint32_t walk_frame_pointers(uintptr_t fp, uintptr_t *out, uint32_t max,
-                                    bc_stack_words_t *words)
+BC_RAW_STACK_READ static uint32_t walk_frame_pointers(uintptr_t fp, uintptr_t *out,
+                                                      uint32_t max, bc_stack_words_t *words)
 {
     if (BC_UNLIKELY(!thread_stack.hi))
         find_thread_stack();
@@ -243,9 +243,10 @@ uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max)
     return count;
 }
 
-/* Where a libunwind walk's words are looked for again. CHAIN is the frame
- * pointer chain as far as it matches the walk: RECORD, the last frame record
- * used (0: none), whose saved frame pointer is NEXT. */
+/* Where a libunwind walk's words are looked for again: above FLOOR, and on
+ * the frame-pointer chain as far as it matches the walk (RECORD, the last
+ * frame record used, 0 when the chain broke; NEXT, its saved frame
+ * pointer). */
 typedef struct slot_search {
     uintptr_t floor; /* the next slot lies at or above */
     uintptr_t record, next;
@@ -257,7 +258,8 @@ typedef struct slot_search {
  * pointer is noted only when the chain goes on through it: in a caller
  * without frame pointers it is one of that caller's variables, which the
  * walk never read. */
-static uintptr_t find_slot(uintptr_t ra, slot_search_t *s, bc_stack_words_t *words)
+BC_RAW_STACK_READ static uintptr_t find_slot(uintptr_t ra, slot_search_t *s,
+                                             bc_stack_words_t *words)
 {
     enum { SCAN_LIMIT = 16384 };
     const uintptr_t lo = thread_stack.lo, hi = thread_stack.hi;
@@ -278,14 +280,16 @@ static uintptr_t find_slot(uintptr_t ra, slot_search_t *s, bc_stack_words_t *wor
     return 0;
 }
 
-bool bc_stack_capture_at_entry(uintptr_t *frames, uint32_t max, uint32_t *nframes,
-                               bc_stack_words_t *words)
+BC_RAW_STACK_READ bool bc_stack_capture_at_entry(uintptr_t *frames, uint32_t max,
+                                                 uint32_t *nframes, bc_stack_words_t *words)
 {
     if (BC_UNLIKELY(!thread_stack.hi))
         find_thread_stack();
     words->count = 0;
-    if (bc_entry_frame < thread_stack.lo || bc_entry_frame >= thread_stack.hi - 2 * sizeof(uintptr_t)) {
-        *nframes = bc_stack_capture(frames, max); /* another stack (a coroutine's): no cache */
+    if (bc_entry_frame < thread_stack.lo ||
+        bc_entry_frame >= thread_stack.hi - 2 * sizeof(uintptr_t)) {
+        /* another stack (a signal stack, a coroutine's): no cache */
+        *nframes = bc_stack_capture(frames, max);
         return false;
     }
     if (bc_opt.unwind == BC_UNWIND_FP) {

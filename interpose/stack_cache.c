@@ -105,7 +105,7 @@ BC_NOINLINE static thread_cache_t *create_cache(void)
 
 /* Every word, without an early exit: a hit is the common case, and the
  * loop then has no branch to mispredict. */
-static bool still_holds(const cache_entry_t *e)
+BC_RAW_STACK_READ static bool still_holds(const cache_entry_t *e)
 {
     uintptr_t differ = 0;
 #pragma GCC unroll 4
