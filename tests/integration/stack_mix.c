@@ -22,23 +22,19 @@ typedef BSTR (*site_fn)(void);
 static NOINLINE BSTR via_a(site_fn f) { BSTR b = f(); KEEP_FRAME; return b; }
 static NOINLINE BSTR via_b(site_fn f) { BSTR b = f(); KEEP_FRAME; return b; }
 
-static NO_FRAME_POINTER BSTR nofp_a(site_fn f)
-{
-    volatile char buffer[200];
-    buffer[0] = 0;
-    BSTR b = f();
-    KEEP_FRAME;
-    return buffer[0] ? NULL : b;
-}
-
-static NO_FRAME_POINTER BSTR nofp_b(site_fn f)
-{
-    volatile char buffer[120];
-    buffer[0] = 0;
-    BSTR b = f();
-    KEEP_FRAME;
-    return buffer[0] ? NULL : b;
-}
+/* BUFFER_SIZE bytes of locals, so a search for a return address above crosses
+ * them. */
+#define CALLER_WITHOUT_FRAME_POINTER(name, buffer_size) \
+    static NO_FRAME_POINTER BSTR name(site_fn f)        \
+    {                                                   \
+        volatile char buffer[buffer_size];              \
+        buffer[0] = 0;                                  \
+        BSTR b = f();                                   \
+        KEEP_FRAME;                                     \
+        return buffer[0] ? NULL : b;                    \
+    }
+CALLER_WITHOUT_FRAME_POINTER(nofp_a, 200)
+CALLER_WITHOUT_FRAME_POINTER(nofp_b, 120)
 
 typedef BSTR (*via_fn)(site_fn);
 

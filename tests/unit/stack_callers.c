@@ -9,39 +9,29 @@ typedef uint32_t (*entry_fn_t)(void);
 
 /* Two callers with the same frame: the entry's frame is at the same address
  * from either, and only the return address above tells them apart. */
-__attribute__((noinline)) uint32_t via_a(entry_fn_t entry)
-{
-    uint32_t id = entry();
-    KEEP_FRAME;
-    return id;
-}
-
-__attribute__((noinline)) uint32_t via_b(entry_fn_t entry)
-{
-    uint32_t id = entry();
-    KEEP_FRAME;
-    return id;
-}
+#define CALLER(name)                                       \
+    __attribute__((noinline)) uint32_t name(entry_fn_t entry) \
+    {                                                      \
+        uint32_t id = entry();                             \
+        KEEP_FRAME;                                        \
+        return id;                                         \
+    }
+CALLER(via_a)
+CALLER(via_b)
 
 /* The same, without frame pointers and with a buffer in the frame: with
  * libunwind, the slot of the return address above is found by a search. */
-__attribute__((noinline, optimize("omit-frame-pointer"))) uint32_t nofp_a(entry_fn_t entry)
-{
-    volatile char buffer[256];
-    buffer[0] = 1;
-    uint32_t id = entry() + buffer[0] - 1;
-    KEEP_FRAME;
-    return id;
-}
-
-__attribute__((noinline, optimize("omit-frame-pointer"))) uint32_t nofp_b(entry_fn_t entry)
-{
-    volatile char buffer[256];
-    buffer[0] = 1;
-    uint32_t id = entry() + buffer[0] - 1;
-    KEEP_FRAME;
-    return id;
-}
+#define CALLER_WITHOUT_FRAME_POINTER(name)                                              \
+    __attribute__((noinline, optimize("omit-frame-pointer"))) uint32_t name(entry_fn_t entry) \
+    {                                                                                   \
+        volatile char buffer[256];                                                      \
+        buffer[0] = 1;                                                                  \
+        uint32_t id = entry() + buffer[0] - 1;                                          \
+        KEEP_FRAME;                                                                     \
+        return id;                                                                      \
+    }
+CALLER_WITHOUT_FRAME_POINTER(nofp_a)
+CALLER_WITHOUT_FRAME_POINTER(nofp_b)
 
 /* A difference far up: the same eight frames below. */
 __attribute__((noinline)) static uint32_t middle(entry_fn_t entry, int depth)
