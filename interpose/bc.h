@@ -18,6 +18,23 @@
  * other frames' locals): not instrumented, since any word may lie in a
  * sanitizer's redzone. */
 #define BC_RAW_STACK_READ __attribute__((no_sanitize("address")))
+
+/* How many of the LEN bytes at P, from the start, equal BYTE: a word at a
+ * time (canary, poison and terminator checks, where intact is the rule). */
+static inline size_t bc_leading_bytes(const void *p, size_t len, unsigned char byte)
+{
+    const unsigned char *bytes = p;
+    const uint64_t pattern = 0x0101010101010101ull * byte;
+    size_t i = 0;
+    for (uint64_t word; i + 8 <= len; i += 8) {
+        __builtin_memcpy(&word, bytes + i, 8);
+        if (word != pattern)
+            break;
+    }
+    while (i < len && bytes[i] == byte)
+        i++;
+    return i;
+}
 #define BC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define BC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define BC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -102,28 +102,13 @@ void bc_own_release(bc_bstr_t bstr, uint32_t bytes)
         bc_internal_free((char *)bstr - HEADER_SIZE);
 }
 
-/* Do LEN bytes at P all equal BYTE? A word at a time. */
-static bool all_bytes(const unsigned char *p, size_t len, unsigned char byte)
-{
-    const uint64_t pattern = 0x0101010101010101ull * byte;
-    size_t i = 0;
-    for (uint64_t word; i + 8 <= len; i += 8) {
-        memcpy(&word, p + i, 8);
-        if (word != pattern)
-            return false;
-    }
-    for (; i < len; i++)
-        if (p[i] != byte)
-            return false;
-    return true;
-}
-
 size_t bc_own_overflow(bc_bstr_t bstr, uint32_t bytes)
 {
     const unsigned char *data = bstr;
     size_t data_end = bc_own_data_end(bytes), end = canary_end(bytes);
-    if (BC_LIKELY(all_bytes(data + data_end, end - data_end, BC_CANARY_BYTE) &&
-                  all_bytes(data + bytes, data_end - bytes, 0)))
+    if (BC_LIKELY(bc_leading_bytes(data + data_end, end - data_end, BC_CANARY_BYTE) ==
+                      end - data_end &&
+                  bc_leading_bytes(data + bytes, data_end - bytes, 0) == data_end - bytes))
         return 0; /* intact; below, where the damage ends */
     for (size_t i = end; i-- > data_end;)
         if (data[i] != BC_CANARY_BYTE)
@@ -155,27 +140,12 @@ size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
         return 0; /* no access was possible: the pages were inaccessible */
     const unsigned char *data = bstr;
     size_t changed = 0, poisoned = poison_end(bytes), end = bc_own_data_end(bytes);
-    /* The common case, no damage: the poison a word at a time, then the
-     * terminator, which stays zero. */
-    const uint64_t poison8 = 0x0101010101010101ull * BC_POISON_BYTE;
-    size_t i = 0;
-    for (; i + 8 <= poisoned; i += 8) {
-        uint64_t word;
-        memcpy(&word, data + i, 8);
-        if (word != poison8)
-            break;
-    }
-    if (i + 8 > poisoned) {
-        for (; i < poisoned && data[i] == BC_POISON_BYTE; i++)
-            ;
-        if (i == poisoned) {
-            for (; i < end && data[i] == 0; i++)
-                ;
-            if (i == end)
-                return 0;
-        }
-    }
-    for (i = 0; i < end; i++) {
+    /* The common case, no damage: the poison, then the terminator, which
+     * stays zero. */
+    if (bc_leading_bytes(data, poisoned, BC_POISON_BYTE) == poisoned &&
+        bc_leading_bytes(data + poisoned, end - poisoned, 0) == end - poisoned)
+        return 0;
+    for (size_t i = 0; i < end; i++) {
         if (data[i] != (i < poisoned ? BC_POISON_BYTE : 0)) {
             if (changed++ == 0)
                 *first = i;

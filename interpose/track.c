@@ -175,15 +175,8 @@ void bc_on_retire(bc_record_t *rec)
 static size_t forward_poison_damage(const bc_record_t *rec, size_t *first)
 {
     const unsigned char *data = (const unsigned char *)bc_record_bstr(rec);
-    size_t changed = 0, i = 0;
-    /* The common case, intact: a word at a time. */
-    const uint64_t poison8 = 0x0101010101010101ull * BC_POISON_BYTE;
-    for (uint64_t word; i + 8 <= rec->bytes; i += 8) {
-        memcpy(&word, data + i, 8);
-        if (word != poison8)
-            break;
-    }
-    for (; i < rec->bytes; i++)
+    size_t changed = 0;
+    for (size_t i = bc_leading_bytes(data, rec->bytes, BC_POISON_BYTE); i < rec->bytes; i++)
         if (data[i] != BC_POISON_BYTE && changed++ == 0)
             *first = i;
     return changed;
