@@ -112,9 +112,10 @@ void bc_table_init(void)
         budget_by_rings[n] = quarantine_per_shard / (n ? n : 1);
 }
 
-/* The hash of BSTR's 16-byte granule (two BSTRs never share one). Its top
- * bits pick the shard, the next ones the filter counter; bits 26 to 57 are
- * uthash's hash. */
+/* The hash of BSTR's 16-byte granule (two BSTRs share one only with blocks
+ * smaller than any malloc's; then their hashes collide, nothing more). Its
+ * top bits pick the shard, the next ones the filter counter; bits 26 to 57
+ * are uthash's hash. */
 static uint64_t hash_of(uintptr_t bstr)
 {
     return (uint64_t)(bstr >> 4) * 0x9E3779B97F4A7C15ull;
