@@ -107,7 +107,22 @@ void bc_watchdog_arm(void);
 /* -------------------------------------------------------------- "guard.c" */
 /* Depth of Sys* calls on this thread: only the outermost one records. */
 extern __thread int bc_depth __attribute__((tls_model("initial-exec")));
+/* The outermost call's own frame, where a stack of the program starts
+ * (stack.c, stack_cache.c); 0 outside the shim. */
 extern __thread uintptr_t bc_entry_frame __attribute__((tls_model("initial-exec")));
+/* Entering and leaving the shim from the program's code (an exported
+ * function): the outermost call notes its frame, and forgets it on the way
+ * out, so no later capture starts from a frame that is gone. */
+#define BC_GUARD_ENTER()                                                    \
+    do {                                                                    \
+        if (bc_depth++ == 0)                                                \
+            bc_entry_frame = (uintptr_t)__builtin_frame_address(0);         \
+    } while (0)
+#define BC_GUARD_LEAVE()          \
+    do {                          \
+        if (--bc_depth == 0)      \
+            bc_entry_frame = 0;   \
+    } while (0)
 
 /* ----------------------------------------------------- "platform_linux.c" */
 typedef struct bc_module {

@@ -78,9 +78,9 @@ NO_ASAN BC_EXPORT void free(void *p)
         return;
     }
     int saved = errno;
-    bc_depth++;
+    BC_GUARD_ENTER();
     bool ours = bc_track_foreign_free(p, "free");
-    bc_depth--;
+    BC_GUARD_LEAVE();
     errno = saved;
     if (!ours)
         real_free(p);
@@ -96,9 +96,9 @@ NO_ASAN BC_EXPORT void *realloc(void *p, size_t size)
     if (BC_LIKELY(!p || !filter_maybe((uintptr_t)p) || bc_depth > 0 || !bc_ready ||
                   !bc_opt.catch_free))
         return real_realloc(p, size);
-    bc_depth++;
+    BC_GUARD_ENTER();
     void *moved = bc_track_foreign_realloc(p, size);
-    bc_depth--;
+    BC_GUARD_LEAVE();
     return moved == BC_NOT_A_BSTR ? real_realloc(p, size) : moved;
 }
 #endif /* BC_NO_FREE_WRAPPERS */

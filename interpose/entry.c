@@ -12,12 +12,11 @@ typedef unsigned int bc_uint_t;
 #define ENTER()                                                            \
     int saved_errno_ = errno;                                              \
     bc_ensure_init();                                                      \
-    if (bc_depth++ == 0) /* where a frame-pointer walk starts */           \
-        bc_entry_frame = (uintptr_t)__builtin_frame_address(0);            \
+    BC_GUARD_ENTER();                                                      \
     int rt_ = bc_runtime_for_caller((uintptr_t)__builtin_return_address(0))
 #define LEAVE()                 \
     bc_deferred_maybe_drain();  \
-    bc_depth--;                 \
+    BC_GUARD_LEAVE();           \
     errno = saved_errno_
 
 BC_EXPORT bc_bstr_t SysAllocString(const void *psz)

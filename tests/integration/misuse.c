@@ -133,6 +133,30 @@ static int mismatched_block(void)
     return 0;
 }
 
+/* The mismatched free() comes through the same call instruction as the
+ * allocation before it, from a frame whose untouched buffer covers where
+ * the allocation's entry point had its frame: the free's stack is still
+ * its own. */
+static NOINLINE void step_alloc(BSTR *b) { *b = make_string(); }
+static NOINLINE void touch_first(volatile char *p) { p[0] = 1; }
+static NOINLINE void step_free(BSTR *b)
+{
+    volatile char buffer[4096];
+    touch_first(buffer); /* the rest stays as the allocation left it */
+    c_free(*b);
+}
+typedef void (*step_fn)(BSTR *);
+static step_fn steps[] = {step_alloc, step_free};
+
+static int mismatched_after_alloc(void)
+{
+    BSTR b = NULL;
+    for (int i = 0; i < 2; i++)
+        steps[i](&b);
+    still_running();
+    return 0;
+}
+
 static int mismatched_realloc(void)
 {
     BSTR b = make_string();
@@ -233,6 +257,7 @@ int main(int argc, char **argv)
         {"invalid_bstr", invalid_bstr},
         {"mismatched_free", mismatched_free},
         {"mismatched_block", mismatched_block},
+        {"mismatched_after_alloc", mismatched_after_alloc},
         {"mismatched_realloc", mismatched_realloc},
         {"pins", pins},
         {"guard_overflow", guard_overflow},

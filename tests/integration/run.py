@@ -447,8 +447,10 @@ def case_invalid_bstr(t):
 
 
 def case_mismatched_free(t):
-    for scenario in ("mismatched_free", "mismatched_block"):
-        r = misuse(t, scenario)
+    for scenario, options in (("mismatched_free", ""), ("mismatched_block", ""),
+                              ("mismatched_after_alloc", "unwind=libunwind"),
+                              ("mismatched_after_alloc", "unwind=fp")):
+        r = misuse(t, scenario, options)
         f = one_finding(t, r, "mismatched_free")
         check_frame(t, f, "free", "c_free", "misuse.c")
         check_frame(t, f, "alloc", "make_string", "misuse.c")
