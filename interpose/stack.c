@@ -252,32 +252,57 @@ typedef struct slot_search {
     uintptr_t record, next;
 } slot_search_t;
 
+enum { SCAN_LIMIT = 16384 };
+
+static bool on_thread_stack(uintptr_t a)
+{
+    return a >= thread_stack.lo && a <= thread_stack.hi - 2 * sizeof(uintptr_t) &&
+           !(a & (sizeof(uintptr_t) - 1));
+}
+
 /* The stack word holding return address RA: the frame record the chain
  * reaches when it holds RA, else the first word at or above the floor that
- * holds RA, searched for at most SCAN_LIMIT bytes. A record's saved frame
- * pointer is noted only when the chain goes on through it: in a caller
- * without frame pointers it is one of that caller's variables, which the
- * walk never read. */
+ * holds RA, searched for at most SCAN_LIMIT bytes (*SEARCHED is then set).
+ * A record's saved frame pointer is a word the walk may have read: noted
+ * when the chain goes on through it, or when it leaves the chain pointing
+ * into the stack (code without frame pointers passes it on, untouched, to
+ * frames that use it); any other value is a variable of a caller without
+ * frame pointers, which the walk never read. */
 BC_RAW_STACK_READ static uintptr_t find_slot(uintptr_t ra, slot_search_t *s,
-                                             bc_stack_words_t *words)
+                                             bc_stack_words_t *words, bool *searched)
 {
-    enum { SCAN_LIMIT = 16384 };
-    const uintptr_t lo = thread_stack.lo, hi = thread_stack.hi;
     const uintptr_t w = sizeof(uintptr_t);
     uintptr_t r = s->next;
-    if (s->record && r >= s->floor && r >= lo && r <= hi - 2 * w && !(r & (w - 1)) &&
-        ((const uintptr_t *)r)[1] == ra) {
+    *searched = false;
+    if (s->record && r >= s->floor && on_thread_stack(r) && ((const uintptr_t *)r)[1] == ra) {
         bc_stack_words_note(words, s->record, r);
         s->record = r;
         s->next = ((const uintptr_t *)r)[0];
         return r + w;
     }
+    if (s->record && on_thread_stack(r))
+        bc_stack_words_note(words, s->record, r);
     s->record = 0;
-    uintptr_t end = s->floor + SCAN_LIMIT < hi ? s->floor + SCAN_LIMIT : hi;
+    *searched = true;
+    uintptr_t end = s->floor + SCAN_LIMIT < thread_stack.hi ? s->floor + SCAN_LIMIT
+                                                             : thread_stack.hi;
     for (uintptr_t a = s->floor; a + w <= end; a += w)
         if (*(const uintptr_t *)a == ra)
             return a;
     return 0;
+}
+
+/* A search may find a stale copy of RA, left below its slot in a buffer by
+ * an earlier call. The word found at SLOT is taken for the slot only when
+ * RA does not occur again before END (the next frame's slot): else the real
+ * slot may be the later one, and the stack is not cached. */
+BC_RAW_STACK_READ static bool alone_up_to(uintptr_t ra, uintptr_t slot, uintptr_t end)
+{
+    const uintptr_t w = sizeof(uintptr_t);
+    for (uintptr_t a = slot + w; a + w <= end; a += w)
+        if (*(const uintptr_t *)a == ra)
+            return false;
+    return true;
 }
 
 BC_RAW_STACK_READ bool bc_stack_capture_at_entry(uintptr_t *frames, uint32_t max,
@@ -296,23 +321,35 @@ BC_RAW_STACK_READ bool bc_stack_capture_at_entry(uintptr_t *frames, uint32_t max
         *nframes = walk_frame_pointers(bc_entry_frame, frames, max, words);
         return words->count <= words->cap;
     }
-    /* libunwind walks; the words it read are then found again: each return
-     * address's slot, above the previous one, starting with the entry
-     * point's own frame record. */
-    *nframes = bc_stack_capture(frames, max);
+    /* libunwind walks, one frame further than kept when it can (that frame's
+     * slot bounds the last kept one's); the words it read are then found
+     * again: each return address's slot, above the previous one, starting
+     * with the entry point's own frame record. */
+    uint32_t walked = bc_stack_capture(frames, max < BC_MAX_FRAMES ? max + 1 : max);
+    *nframes = walked < max ? walked : max;
     const uintptr_t w = sizeof(uintptr_t);
     const uintptr_t *entry = (const uintptr_t *)bc_entry_frame;
-    if (*nframes == 0 || entry[1] != frames[0])
+    if (walked == 0 || entry[1] != frames[0])
         return false;
     bc_stack_words_note(words, bc_entry_frame + w, entry[1]);
     slot_search_t s = {bc_entry_frame + 2 * w, bc_entry_frame, entry[0]};
-    for (uint32_t k = 1; k < *nframes; k++) {
-        uintptr_t slot = find_slot(frames[k], &s, words);
-        if (!slot)
+    uintptr_t prev_slot = bc_entry_frame + w;
+    bool prev_searched = false;
+    for (uint32_t k = 1; k < walked; k++) {
+        bool searched;
+        uintptr_t slot = find_slot(frames[k], &s, words, &searched);
+        if (!slot || (prev_searched && !alone_up_to(frames[k - 1], prev_slot, slot)))
             return false;
-        bc_stack_words_note(words, slot, frames[k]);
+        if (k < *nframes)
+            bc_stack_words_note(words, slot, frames[k]);
         s.floor = slot + w;
+        prev_slot = slot;
+        prev_searched = searched;
     }
+    uintptr_t top = prev_slot + SCAN_LIMIT < thread_stack.hi ? prev_slot + SCAN_LIMIT
+                                                              : thread_stack.hi;
+    if (prev_searched && !alone_up_to(frames[walked - 1], prev_slot, top))
+        return false;
     return words->count <= words->cap;
 }
 

@@ -62,3 +62,30 @@ __attribute__((noinline)) uint32_t at_depth(entry_fn_t entry, int depth)
     KEEP_FRAME;
     return id;
 }
+
+/* A caller without frame pointers whose untouched buffer keeps copies of
+ * return addresses from earlier, deeper calls; stale_f reaches it from two
+ * call sites and at two depths. */
+__attribute__((noinline, optimize("omit-frame-pointer"))) static uint32_t stale_g(entry_fn_t entry)
+{
+    volatile char buffer[1024];
+    buffer[0] = 0;
+    uint32_t id = entry();
+    KEEP_FRAME;
+    return buffer[0] ? 0 : id;
+}
+
+__attribute__((noinline)) uint32_t stale_f(entry_fn_t entry, int depth, int site)
+{
+    volatile char pad[96];
+    pad[0] = 0;
+    uint32_t id;
+    if (depth > 0)
+        id = stale_f(entry, depth - 1, site);
+    else if (site == 0)
+        id = stale_g(entry) + 1; /* site A */
+    else
+        id = stale_g(entry) + 2; /* site B */
+    KEEP_FRAME;
+    return id - (site == 0 ? 1 : 2) * (depth == 0) + pad[0];
+}

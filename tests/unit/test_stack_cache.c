@@ -15,6 +15,7 @@ uint32_t nofp_b(entry_fn_t entry);
 uint32_t outer_a(entry_fn_t entry);
 uint32_t outer_b(entry_fn_t entry);
 uint32_t at_depth(entry_fn_t entry, int depth);
+uint32_t stale_f(entry_fn_t entry, int depth, int site);
 
 static uintptr_t last_entry_frame;
 static bool uncached;
@@ -96,6 +97,31 @@ static void depths(void)
     tap_is_int(wrong, 0, "the same chain at four depths: every cached id is the uncached one");
 }
 
+/* Site A one level down, site A, site B, from one call instruction: the
+ * buffer of the caller without frame pointers holds a stale copy of site
+ * A's return address where site B's call has its slot above. */
+static void stale_copies(void)
+{
+    static const int depth[] = {1, 0, 0}, site[] = {0, 0, 1};
+    uint32_t want[3] = {0};
+    int wrong = 0;
+    for (int i = -1; i < ROUNDS / 10; i++)
+        for (int k = 0; k < 3; k++) {
+            uncached = i < 0;
+            uint32_t got = stale_f(entry_point, depth[k], site[k]);
+            if (i < 0)
+                want[k] = got;
+            else
+                wrong += got != want[k];
+        }
+    uncached = false;
+    /* (A frame-pointer walk does not see the two sites: the caller without
+     * frame pointers hides its return address.) */
+    tap_ok(want[0] != want[1] && (bc_opt.unwind == BC_UNWIND_FP || want[1] != want[2]),
+           "stale copies: %s stacks", bc_opt.unwind == BC_UNWIND_FP ? "two" : "three");
+    tap_is_int(wrong, 0, "stale copies: every cached id is the uncached one");
+}
+
 /* One call site for the three calls below. */
 __attribute__((noinline)) static void call_via_a(bool invalidate_first)
 {
@@ -116,7 +142,7 @@ static void invalidate(void)
 
 int main(void)
 {
-    tap_plan(2 * 18);
+    tap_plan(2 * 20);
     const char *unwinders[] = {"unwind=libunwind", "unwind=fp"};
     for (int u = 0; u < 2; u++) {
         bc_options_parse(unwinders[u]);
@@ -126,6 +152,7 @@ int main(void)
         alternate("callers without frame pointers", nofp_a, nofp_b);
         alternate("callers eight frames up", outer_a, outer_b);
         depths();
+        stale_copies();
         invalidate();
     }
     return tap_done();
