@@ -7,6 +7,7 @@
  * the quarantine is rings of record pointers, so records carry no link. */
 #include "bc.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,8 @@ typedef struct spare {
  * releases only what it freed itself (blocks of its own allocator arena:
  * with one shared ring, two threads ran at 1.4x one, fighting over each
  * other's arena locks). Threads take slots in turn; the shard's share of
- * quarantine_kb is divided among the slots in use. */
+ * quarantine_kb is divided among the live threads holding slots (up to the
+ * number of slots). */
 #define RINGS_PER_SHARD 4
 
 typedef struct quarantine_ring {
@@ -59,26 +61,55 @@ struct bc_shard {
 static bc_shard_t shards[SHARD_COUNT];
 static uint8_t filters[SHARD_COUNT][1u << FILTER_BITS];
 static size_t quarantine_per_shard;
-static unsigned rings_in_use; /* thread slots handed out, up to RINGS_PER_SHARD */
-static __thread unsigned my_ring_plus_one __attribute__((tls_model("initial-exec")));
+/* Slots go to threads in turn. A slot's users are the live threads that
+ * hold it: a ring without any is drained by the others, and the share of a
+ * ring follows the number of live users. */
+static unsigned next_slot;
+static unsigned slot_users[RINGS_PER_SHARD];
+static unsigned live_users;
+static __thread unsigned my_slot_plus_one __attribute__((tls_model("initial-exec")));
+static pthread_key_t slot_key;
+static pthread_once_t slot_key_once = PTHREAD_ONCE_INIT;
+
+static void leave_slot(void *arg)
+{
+    unsigned slot = (unsigned)(uintptr_t)arg - 1;
+    __atomic_fetch_sub(&slot_users[slot], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&live_users, 1, __ATOMIC_RELAXED);
+    my_slot_plus_one = 0; /* a later call (another destructor) takes one again */
+}
+
+static void create_slot_key(void)
+{
+    if (pthread_key_create(&slot_key, leave_slot) != 0)
+        slot_key = (pthread_key_t)-1;
+}
+
+BC_NOINLINE static unsigned take_slot(void)
+{
+    unsigned slot = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED) % RINGS_PER_SHARD;
+    pthread_once(&slot_key_once, create_slot_key);
+    __atomic_fetch_add(&slot_users[slot], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&live_users, 1, __ATOMIC_RELAXED);
+    if (slot_key != (pthread_key_t)-1)
+        pthread_setspecific(slot_key, (void *)(uintptr_t)(slot + 1));
+    my_slot_plus_one = slot + 1;
+    return slot;
+}
 
 static unsigned my_ring(void)
 {
-    if (BC_UNLIKELY(!my_ring_plus_one)) {
-        unsigned n = __atomic_fetch_add(&rings_in_use, 1, __ATOMIC_RELAXED);
-        my_ring_plus_one = n % RINGS_PER_SHARD + 1;
-    }
-    return my_ring_plus_one - 1;
+    return BC_LIKELY(my_slot_plus_one) ? my_slot_plus_one - 1 : take_slot();
 }
 
 /* A ring's share of its shard's part of the quarantine, by the number of
- * rings in use (divided once, at init). */
-static size_t budget_by_rings[RINGS_PER_SHARD + 1];
+ * live users (divided once, at init). */
+static size_t budget_by_users[RINGS_PER_SHARD + 1];
 
 static size_t ring_budget(void)
 {
-    unsigned used = __atomic_load_n(&rings_in_use, __ATOMIC_RELAXED);
-    return budget_by_rings[used < RINGS_PER_SHARD ? used : RINGS_PER_SHARD];
+    unsigned users = __atomic_load_n(&live_users, __ATOMIC_RELAXED);
+    return budget_by_users[users < RINGS_PER_SHARD ? users : RINGS_PER_SHARD];
 }
 /* Allocation ordinals come in blocks per thread, so threads do not fight
  * over one counter. A checkpoint moves the epoch: every thread then takes
@@ -109,7 +140,7 @@ void bc_table_init(void)
         shards[i].filter = filters[i];
     quarantine_per_shard = (size_t)bc_opt.quarantine_kb * 1024 / SHARD_COUNT;
     for (unsigned n = 0; n <= RINGS_PER_SHARD; n++)
-        budget_by_rings[n] = quarantine_per_shard / (n ? n : 1);
+        budget_by_users[n] = quarantine_per_shard / (n ? n : 1);
 }
 
 /* The hash of BSTR's 16-byte granule (two BSTRs share one only with blocks
@@ -350,31 +381,42 @@ void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
     forget(shard, rec);
 }
 
+static void evict_oldest(bc_shard_t *shard, quarantine_ring_t *q)
+{
+    bc_record_t *old = ring_pop(q);
+    if (old) {
+        q->bytes -= bc_footprint(old);
+        bc_on_evict(old);
+        forget(shard, old);
+    }
+}
+
 void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack)
 {
     rec->state = BC_FREED;
     rec->free_stack = free_stack;
     shard->counts.frees++;
+    unsigned mine = my_ring();
     size_t budget = ring_budget(), footprint = bc_footprint(rec);
-    quarantine_ring_t *q = &shard->rings[my_ring()];
-    /* One larger than the ring's whole share would only push everything
+    quarantine_ring_t *q = &shard->rings[mine];
+    /* One larger than the shard's whole share would only push everything
      * out, itself included: it skips the quarantine (and the poisoning, which
-     * for a huge untouched string would write gigabytes). */
-    if (footprint > budget || !ring_push(q, rec)) { /* (or no memory) */
+     * for a huge untouched string would write gigabytes). One larger than
+     * the ring's share stays, alone. */
+    if (footprint > quarantine_per_shard || !ring_push(q, rec)) { /* (or no memory) */
         bc_on_evict(rec);
         forget(shard, rec);
         return;
     }
     bc_on_retire(rec);
     q->bytes += footprint;
-    while (q->bytes > budget) {
-        bc_record_t *old = ring_pop(q);
-        if (!old)
-            break;
-        q->bytes -= bc_footprint(old);
-        bc_on_evict(old);
-        forget(shard, old);
-    }
+    while (q->bytes > budget && q->len > 1)
+        evict_oldest(shard, q);
+    /* Rings whose threads have all exited are drained a record at a time. */
+    for (unsigned r = 0; r < RINGS_PER_SHARD; r++)
+        if (r != mine && shard->rings[r].len &&
+            __atomic_load_n(&slot_users[r], __ATOMIC_RELAXED) == 0)
+            evict_oldest(shard, &shard->rings[r]);
 }
 
 void bc_table_flush_runtime(int runtime)
@@ -488,4 +530,8 @@ void bc_table_child_after_fork(void)
      * fork, so its next allocation starts a block at or after the mark. */
     __atomic_fetch_add(&seq_epoch, 1, __ATOMIC_ACQ_REL);
     first_own_seq = next_seq;
+    /* Only this thread lives on: the other slots' rings are drained. */
+    for (unsigned r = 0; r < RINGS_PER_SHARD; r++)
+        slot_users[r] = my_slot_plus_one == r + 1;
+    live_users = my_slot_plus_one != 0;
 }

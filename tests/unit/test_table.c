@@ -248,13 +248,28 @@ static int scenario_zero(void)
 typedef struct other_thread {
     bc_bstr_t *strings;
     size_t count;
+    pthread_barrier_t retired, may_exit;
 } other_thread_t;
 
+/* Retire every string, then stay alive until told. */
 static void *retire_all(void *arg)
 {
     other_thread_t *o = arg;
     for (size_t i = 0; i < o->count; i++)
         retire(o->strings[i], 200);
+    pthread_barrier_wait(&o->retired);
+    pthread_barrier_wait(&o->may_exit);
+    return NULL;
+}
+
+/* A BSTR of BYTES whose record goes to TARGET. */
+static bc_bstr_t in_shard(bc_shard_t *target, uint32_t bytes)
+{
+    for (int tries = 0; tries < 100000; tries++) {
+        bc_bstr_t b = bc_own_alloc(NULL, 0, bytes);
+        if (!b || shard_of(b) == target)
+            return b; /* the others stay allocated: no address comes back */
+    }
     return NULL;
 }
 
@@ -262,8 +277,8 @@ static void *retire_all(void *arg)
  * 0-byte BSTR at width 2 (8 header + 2 terminator, rounded to 16). */
 static int scenario_small(void)
 {
-    tap_plan(14);
-    enum { POOL = 20000, NEED = 15, MINE = 5 };
+    tap_plan(17);
+    enum { POOL = 20000, NEED = 19, MINE = 5, OTHERS = 10 };
     bc_bstr_t *pool = calloc(POOL, sizeof *pool);
     if (!pool)
         return 1;
@@ -345,14 +360,39 @@ static int scenario_small(void)
 
     /* Another thread's frees go to a ring of its own: however many it
      * frees in this shard, it releases none of this thread's. */
-    other_thread_t o = {same + MINE, NEED - MINE};
+    other_thread_t o = {.strings = same + MINE, .count = OTHERS};
+    pthread_barrier_init(&o.retired, NULL, 2);
+    pthread_barrier_init(&o.may_exit, NULL, 2);
     pthread_t t;
-    if (pthread_create(&t, NULL, retire_all, &o) == 0)
-        pthread_join(t, NULL);
+    if (pthread_create(&t, NULL, retire_all, &o) != 0)
+        return tap_done();
+    pthread_barrier_wait(&o.retired);
     findable = 0;
     for (int i = 1; i < MINE; i++)
         findable += find((uintptr_t)same[i]) != NULL;
     tap_is_uint(findable, 4, "another thread's frees release none of this thread's");
+    /* While it lives, each ring has half the shard's share (32 bytes); a
+     * 64-byte block is still held, alone. */
+    bc_bstr_t middle = in_shard(target, 40);
+    tap_ok(middle && bc_own_block_size(40) == 64 && insert(middle, 40, 11) && retire(middle, 12) &&
+               find((uintptr_t)middle) != NULL,
+           "a block larger than a ring's share, but not the shard's, is held");
+    pthread_barrier_wait(&o.may_exit);
+    pthread_join(t, NULL);
+
+    /* It has exited: this thread's ring has the whole share again (four
+     * 16-byte blocks), and the exited thread's ring is drained. */
+    bc_bstr_t *later = same + MINE + OTHERS;
+    for (int i = 0; i < NEED - MINE - OTHERS; i++)
+        retire(later[i], 300);
+    findable = 0;
+    for (int i = 0; i < NEED - MINE - OTHERS; i++)
+        findable += find((uintptr_t)later[i]) != NULL;
+    tap_is_uint(findable, 4, "after the other thread's exit, four blocks fit this thread's ring");
+    findable = 0;
+    for (int i = 0; i < OTHERS; i++)
+        findable += find((uintptr_t)same[MINE + i]) != NULL;
+    tap_is_uint(findable, 0, "and the exited thread's ring was drained");
 
     for (size_t i = 0; i < n; i++)
         bc_own_release(pool[i], 0);
