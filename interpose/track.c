@@ -7,6 +7,7 @@
  * live or quarantined BSTR. */
 #include "bc.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,17 +241,47 @@ typedef struct live_memo {
     uintptr_t bstr;
     bc_record_t *rec;
 } live_memo_t;
-static __thread live_memo_t memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")));
+/* Behind a pointer: the shim's static TLS must stay small, or it cannot be
+ * dlopen()ed once other libraries have taken the spare static TLS. */
+static __thread live_memo_t *memo __attribute__((tls_model("initial-exec")));
+static pthread_key_t memo_key;
+static pthread_once_t memo_key_once = PTHREAD_ONCE_INIT;
 
-static live_memo_t *memo_slot(uintptr_t bstr)
+static void free_memo_at_thread_exit(void *m)
 {
-    return &memo[(bstr >> 4) % MEMO_SLOTS];
+    if (m == memo)
+        memo = NULL;
+    bc_internal_free(m);
+}
+
+static void create_memo_key(void)
+{
+    if (pthread_key_create(&memo_key, free_memo_at_thread_exit) != 0)
+        memo_key = (pthread_key_t)-1;
+}
+
+BC_NOINLINE static live_memo_t *create_memo(void)
+{
+    live_memo_t *m = calloc(MEMO_SLOTS, sizeof *m);
+    if (!m)
+        return NULL; /* no memo: the locked path serves */
+    pthread_once(&memo_key_once, create_memo_key);
+    if (memo_key != (pthread_key_t)-1)
+        pthread_setspecific(memo_key, m);
+    return memo = m;
+}
+
+static live_memo_t *memo_slot(live_memo_t *m, uintptr_t bstr)
+{
+    return &m[(bstr >> 4) % MEMO_SLOTS];
 }
 
 /* REC when it is surely BSTR's live record, else NULL. */
 static const bc_record_t *memo_live(uintptr_t bstr)
 {
-    const live_memo_t *m = memo_slot(bstr);
+    if (!memo)
+        return NULL;
+    const live_memo_t *m = memo_slot(memo, bstr);
     if (m->bstr != bstr)
         return NULL;
     const bc_record_t *rec = m->rec;
@@ -266,8 +297,9 @@ static bool record(int rt, bc_bstr_t bstr, uint32_t bytes, bc_stack_id_t stack)
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_insert(shard, (uintptr_t)bstr, bytes, stack, rt);
     bc_table_unlock(shard);
-    if (rec)
-        *memo_slot((uintptr_t)bstr) = (live_memo_t){(uintptr_t)bstr, rec};
+    live_memo_t *m = memo ? memo : create_memo();
+    if (rec && m)
+        *memo_slot(m, (uintptr_t)bstr) = (live_memo_t){(uintptr_t)bstr, rec};
     return rec != NULL;
 }
 

@@ -1012,6 +1012,15 @@ def case_stack_cache_same_report(t):
         t.eq(cached.warnings(), [], f"{unwind}: no warning (no self-check failed)")
 
 
+def case_dlopen_after_static_tls(t):
+    """The shim can be dlopen()ed after another library took 1 KiB of the
+    spare static TLS: its own initial-exec TLS stays small."""
+    shim, heavy = os.environ["BC_SHIM"], os.environ["BC_TLS_HEAVY_LIB"]
+    r = run("BC_DLOPEN_LIBS", [heavy, shim], preload=False, json_report=False)
+    t.eq(r.stdout.splitlines(), [f"{heavy}: ok", f"{shim}: ok"],
+         "both load, the heavy one first", r.stdout + r.stderr)
+
+
 def source_line(path, marker):
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
