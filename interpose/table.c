@@ -206,15 +206,20 @@ static bool spin_trylock(int *lock)
 }
 
 /* Contended: spin briefly, then yield, so a holder that was preempted can
- * run (more threads than cores). */
+ * run (more threads than cores); then sleep, since under a real-time policy
+ * yielding never lets a lower-priority holder run. */
 BC_NOINLINE static void spin_lock_slow(int *lock)
 {
     for (unsigned spins = 0;; spins++) {
         while (__atomic_load_n(lock, __ATOMIC_RELAXED)) {
-            if (spins++ < 200)
+            if (spins++ < 200) {
                 cpu_relax();
-            else
+            } else if (spins < 1200) {
                 sched_yield();
+            } else {
+                struct timespec pause = {0, 50000};
+                nanosleep(&pause, NULL);
+            }
         }
         if (spin_trylock(lock))
             return;
