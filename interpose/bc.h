@@ -175,7 +175,8 @@ bc_stack_id_t bc_stack_here(void);
 bc_stack_id_t bc_stack_now(void);
 /* Code was unloaded: no cached stack may be trusted. */
 void bc_stack_cache_invalidate(void);
-/* Hits and misses of this process's stack caches, and self-checks failed. */
+/* Hits and misses of the stack caches of this thread and of the threads
+ * that have exited, and self-checks run and failed (tests, benchmarks). */
 typedef struct bc_stack_cache_stats {
     uint64_t hits, misses, checks, check_failures;
 } bc_stack_cache_stats_t;
