@@ -262,13 +262,16 @@ static void *retire_all(void *arg)
     return NULL;
 }
 
-/* A BSTR of BYTES whose record goes to TARGET. */
-static bc_bstr_t in_shard(bc_shard_t *target, uint32_t bytes)
+/* A BSTR of BYTES whose record goes to TARGET. The others stay allocated
+ * until the end (no address comes back meanwhile), in REJECTED. */
+static bc_bstr_t in_shard(bc_shard_t *target, uint32_t bytes, bc_bstr_t *rejected, size_t cap,
+                          size_t *nrejected)
 {
-    for (int tries = 0; tries < 100000; tries++) {
+    while (*nrejected < cap) {
         bc_bstr_t b = bc_own_alloc(NULL, 0, bytes);
         if (!b || shard_of(b) == target)
-            return b; /* the others stay allocated: no address comes back */
+            return b;
+        rejected[(*nrejected)++] = b;
     }
     return NULL;
 }
@@ -373,7 +376,9 @@ static int scenario_small(void)
     tap_is_uint(findable, 4, "another thread's frees release none of this thread's");
     /* While it lives, each ring has half the shard's share (32 bytes); a
      * 64-byte block is still held, alone. */
-    bc_bstr_t middle = in_shard(target, 40);
+    size_t n40 = 0;
+    bc_bstr_t *pool40 = calloc(POOL, sizeof *pool40);
+    bc_bstr_t middle = pool40 ? in_shard(target, 40, pool40, POOL, &n40) : NULL;
     tap_ok(middle && bc_own_block_size(40) == 64 && insert(middle, 40, 11) && retire(middle, 12) &&
                find((uintptr_t)middle) != NULL,
            "a block larger than a ring's share, but not the shard's, is held");
@@ -398,8 +403,11 @@ static int scenario_small(void)
         bc_own_release(pool[i], 0);
     for (size_t i = 0; i < n100; i++)
         bc_own_release(pool100[i], 100);
+    for (size_t i = 0; i < n40; i++)
+        bc_own_release(pool40[i], 40);
     free(pool);
     free(pool100);
+    free(pool40);
     return tap_done();
 }
 
