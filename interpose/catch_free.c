@@ -36,11 +36,6 @@ static realloc_fn_t real_realloc;
 /* volatile: dlsym calls back into free() here, which the compiler cannot see */
 static __thread volatile int resolving __attribute__((tls_model("initial-exec")));
 
-NO_ASAN static bool filter_maybe(uintptr_t p)
-{
-    return bc_table_may_hold(p);
-}
-
 /* dlsym may itself free or realloc: while resolving, such calls on this
  * thread are dropped (free) or refused (realloc). */
 NO_ASAN static void resolve(void)
@@ -72,7 +67,7 @@ NO_ASAN BC_EXPORT void free(void *p)
             return;
         resolve();
     }
-    if (BC_LIKELY(!filter_maybe((uintptr_t)p) || bc_depth > 0 || !bc_ready ||
+    if (BC_LIKELY(!bc_table_may_hold((uintptr_t)p) || bc_depth > 0 || !bc_ready ||
                   !bc_opt.catch_free)) {
         real_free(p);
         return;
@@ -93,7 +88,7 @@ NO_ASAN BC_EXPORT void *realloc(void *p, size_t size)
             return NULL;
         resolve();
     }
-    if (BC_LIKELY(!p || !filter_maybe((uintptr_t)p) || bc_depth > 0 || !bc_ready ||
+    if (BC_LIKELY(!p || !bc_table_may_hold((uintptr_t)p) || bc_depth > 0 || !bc_ready ||
                   !bc_opt.catch_free))
         return real_realloc(p, size);
     BC_GUARD_ENTER();
