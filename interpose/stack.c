@@ -186,6 +186,13 @@ BC_NOINLINE static void find_thread_stack(void)
                                          (uintptr_t)__builtin_frame_address(0) + 4096};
 }
 
+/* Can a frame record (two words) lie at A on this thread's stack? */
+static bool on_thread_stack(uintptr_t a)
+{
+    return a >= thread_stack.lo && a <= thread_stack.hi - 2 * sizeof(uintptr_t) &&
+           !(a & (sizeof(uintptr_t) - 1));
+}
+
 /* Walk the frame-pointer chain from frame FP (this function's own when 0).
  * With WORDS, also note every stack word read: the walk is a function of
  * those words and FP, so the same words at the same addresses walk to the
@@ -195,12 +202,11 @@ BC_RAW_STACK_READ static uint32_t walk_frame_pointers(uintptr_t fp, uintptr_t *o
 {
     if (BC_UNLIKELY(!thread_stack.hi))
         find_thread_stack();
-    const uintptr_t lo = thread_stack.lo, hi = thread_stack.hi;
     if (!fp)
         fp = (uintptr_t)__builtin_frame_address(0);
     uint32_t n = 0;
     while (n < max) {
-        if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
+        if (!on_thread_stack(fp))
             break;
         const uintptr_t *frame = (const uintptr_t *)fp;
         uintptr_t next = frame[0], ra = frame[1];
@@ -253,12 +259,6 @@ typedef struct slot_search {
 } slot_search_t;
 
 enum { SCAN_LIMIT = 16384 };
-
-static bool on_thread_stack(uintptr_t a)
-{
-    return a >= thread_stack.lo && a <= thread_stack.hi - 2 * sizeof(uintptr_t) &&
-           !(a & (sizeof(uintptr_t) - 1));
-}
 
 /* The stack word holding return address RA: the frame record the chain
  * reaches when it holds RA, else the first word at or above the floor that
