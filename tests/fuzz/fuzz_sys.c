@@ -215,8 +215,12 @@ static void op(model_t *m, input_t *in)
             src = s->b + off;
             unsigned avail = units - off;
             if (is_sz) {
+                /* An odd byte length leaves a last unit of one data byte
+                 * and one zero: a character like any other for the
+                 * terminator search, which stops at the zero unit after. */
+                unsigned units_with_odd = (s->bytes + 1) / 2 - off;
                 len = 0;
-                while (len < avail && src[len])
+                while (len < units_with_odd && src[len])
                     len++;
             }
             expect_bytes = len * 2;
