@@ -311,8 +311,7 @@ BC_RAW_STACK_READ bool bc_stack_capture_at_entry(uintptr_t *frames, uint32_t max
     if (BC_UNLIKELY(!thread_stack.hi))
         find_thread_stack();
     words->count = 0;
-    if (bc_entry_frame < thread_stack.lo ||
-        bc_entry_frame >= thread_stack.hi - 2 * sizeof(uintptr_t)) {
+    if (!on_thread_stack(bc_entry_frame)) {
         /* another stack (a signal stack, a coroutine's): no cache */
         *nframes = bc_stack_capture(frames, max);
         return false;
