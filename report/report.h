@@ -76,6 +76,13 @@ typedef struct bc_frame_info {
 size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max);
 /* Close the libdw session (after a report); the cache stays. */
 void bc_symbolize_end(void);
+
+/* How addresses were resolved so far (for tests): from DWARF, or from the
+ * symbol table alone (the C library's start-up frames). */
+typedef struct bc_symbolize_stats {
+    unsigned long dwarf_lookups, symtab_only;
+} bc_symbolize_stats_t;
+bc_symbolize_stats_t bc_symbolize_stats(void);
 /* Resolve, into the cache, every stored stack's address that lies in
  * [LO, HI) (a module about to be unloaded), then close the libdw session,
  * whose view of the loaded modules is about to go stale. */

@@ -6,7 +6,14 @@
  * later still reads the same. C++ names are demangled with the program's
  * own __cxa_demangle (every C++ program has one). Before a module is
  * dlclose()d, the shim resolves the stored addresses that lie in it
- * (bc_symbolize_range), so its frames still read right at exit. */
+ * (bc_symbolize_range), so its frames still read right at exit.
+ *
+ * The C library's start-up frames at the bottom of every stack
+ * (__libc_start_call_main, start_thread, ...) are named from the symbol
+ * table alone. With Debian's libc6-dbg installed, a line for one of them
+ * costs decompressing all of libc's DWARF, about 45 ms per report, for a
+ * line in glibc's start-up code nobody reads; Valgrind hides these frames
+ * as "(below main)". A libc frame anywhere else still gets its line. */
 #include "report.h"
 
 #include <dlfcn.h>
@@ -28,6 +35,7 @@ static symbol_entry_t *symbol_cache;
 static pthread_mutex_t symbol_lock = PTHREAD_MUTEX_INITIALIZER;
 static Dwfl *dwfl;
 static char *debuginfo_path;
+static bc_symbolize_stats_t stats;
 
 typedef char *(*demangle_fn_t)(const char *, char *, size_t *, int *);
 
@@ -225,6 +233,54 @@ static size_t resolve_dwarf(Dwfl_Module *mod, uintptr_t pc, bc_frame_info_t *fra
     return n;
 }
 
+/* The symbol table's name for PC, without a symbol version
+ * ("__libc_start_main@@GLIBC_2.34" reads "__libc_start_main"), as a heap
+ * copy, demangled. */
+static char *symtab_name(Dwfl_Module *mod, uintptr_t pc)
+{
+    const char *name = dwfl_module_addrname(mod, pc);
+    const char *at = name ? strchr(name, '@') : NULL;
+    if (!at || at == name)
+        return nice_name(name);
+    char *plain = strndup(name, (size_t)(at - name));
+    char *nice = nice_name(plain);
+    free(plain);
+    return nice;
+}
+
+/* The C library's own entry frames: below main() and below a thread's
+ * start routine (glibc, then musl). glibc's symbol table may name the
+ * second one by an alias ("__libc_start_main_alias_1"). */
+static bool is_runtime_start(const char *name)
+{
+    static const char *const names[] = {
+        "__libc_start_call_main", "start_thread", "clone", "clone3", "__clone",
+        "__clone3", "__clone_internal", "libc_start_main_stage2", "start", "start_c",
+    };
+    static const char libc_start_main[] = "__libc_start_main";
+    bool start = name && strncmp(name, libc_start_main, sizeof libc_start_main - 1) == 0;
+    for (size_t i = 0; name && !start && i < sizeof names / sizeof names[0]; i++)
+        start = strcmp(name, names[i]) == 0;
+    return start;
+}
+
+/* The C library's load address, from a function every libc exports. */
+static void *libc_base(void)
+{
+    static void *base;
+    static bool looked_up;
+    if (!looked_up) {
+        Dl_info dl;
+        void (*fn)(void) = abort;
+        void *addr;
+        memcpy(&addr, &fn, sizeof addr);
+        if (dladdr(addr, &dl))
+            base = dl.dli_fbase;
+        looked_up = true;
+    }
+    return base;
+}
+
 static size_t resolve(uintptr_t ra, bc_frame_info_t *frames)
 {
     memset(frames, 0, BC_MAX_INLINE * sizeof *frames);
@@ -234,7 +290,9 @@ static size_t resolve(uintptr_t ra, bc_frame_info_t *frames)
     base.module = "";
     Dl_info dl;
     const char *dl_name = NULL;
+    void *module_base = NULL;
     if (dladdr((void *)base.pc, &dl) && dl.dli_fbase) {
+        module_base = dl.dli_fbase;
         base.offset = base.pc - (uintptr_t)dl.dli_fbase;
         /* The main program's map has an empty or relative name. */
         base.module = strdup(dl.dli_fname && dl.dli_fname[0] == '/' ? dl.dli_fname
@@ -244,12 +302,21 @@ static size_t resolve(uintptr_t ra, bc_frame_info_t *frames)
     size_t n = 0;
     Dwfl *d = session();
     Dwfl_Module *mod = d ? dwfl_addrmodule(d, base.pc) : NULL;
-    if (mod) {
+    char *start_name = NULL;
+    if (mod && module_base && module_base == libc_base())
+        start_name = symtab_name(mod, base.pc);
+    if (start_name && is_runtime_start(start_name)) {
+        frames[0].function = start_name;
+        stats.symtab_only++;
+        n = 1;
+    } else if (mod) {
+        free(start_name);
+        stats.dwarf_lookups++;
         n = resolve_dwarf(mod, base.pc, frames);
         if (n > 0 && !frames[n - 1].function)
-            frames[n - 1].function = nice_name(dwfl_module_addrname(mod, base.pc));
+            frames[n - 1].function = symtab_name(mod, base.pc);
         if (n == 0) {
-            frames[0].function = nice_name(dwfl_module_addrname(mod, base.pc));
+            frames[0].function = symtab_name(mod, base.pc);
             n = 1;
         }
     } else {
@@ -289,6 +356,14 @@ size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max)
         free(e); /* out of memory: not cached (its strings stay, for OUT) */
     pthread_mutex_unlock(&symbol_lock);
     return n;
+}
+
+bc_symbolize_stats_t bc_symbolize_stats(void)
+{
+    pthread_mutex_lock(&symbol_lock);
+    bc_symbolize_stats_t copy = stats;
+    pthread_mutex_unlock(&symbol_lock);
+    return copy;
 }
 
 typedef struct address_range {
