@@ -264,17 +264,16 @@ static bool is_runtime_start(const char *name)
     return start;
 }
 
-/* The C library's load address, from a function every libc exports. */
+/* The C library's load address, from the start-up function every libc
+ * exports (a program may define its own abort, never this one). */
 static void *libc_base(void)
 {
     static void *base;
     static bool looked_up;
     if (!looked_up) {
         Dl_info dl;
-        void (*fn)(void) = abort;
-        void *addr;
-        memcpy(&addr, &fn, sizeof addr);
-        if (dladdr(addr, &dl))
+        void *addr = dlsym(RTLD_DEFAULT, "__libc_start_main");
+        if (addr && dladdr(addr, &dl))
             base = dl.dli_fbase;
         looked_up = true;
     }
