@@ -17,6 +17,11 @@
 #include "report.h"
 
 #include <dlfcn.h>
+#if defined(__has_include)
+#if __has_include(<gnu/lib-names.h>)
+#include <gnu/lib-names.h> /* LIBC_SO, glibc's "libc.so.6" */
+#endif
+#endif
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <stdio.h>
@@ -249,13 +254,13 @@ static char *symtab_name(Dwfl_Module *mod, uintptr_t pc)
 }
 
 /* The C library's own entry frames: below main() and below a thread's
- * start routine (glibc, then musl). glibc's symbol table may name the
- * second one by an alias ("__libc_start_main_alias_1"). */
+ * start routine (glibc, then musl). glibc's symbol table may name
+ * __libc_start_main by an alias ("__libc_start_main_alias_1"). */
 static bool is_runtime_start(const char *name)
 {
     static const char *const names[] = {
         "__libc_start_call_main", "start_thread", "clone", "clone3", "__clone",
-        "__clone3", "__clone_internal", "libc_start_main_stage2", "start", "start_c",
+        "__clone3", "libc_start_main_stage2", "start", "start_c",
     };
     static const char libc_start_main[] = "__libc_start_main";
     bool start = name && strncmp(name, libc_start_main, sizeof libc_start_main - 1) == 0;
@@ -264,15 +269,26 @@ static bool is_runtime_start(const char *name)
     return start;
 }
 
-/* The C library's load address, from the start-up function every libc
- * exports (a program may define its own abort, never this one). */
+/* The C library's load address. The start-up function is looked up in
+ * libc itself: a preloaded tool may wrap __libc_start_main (and a program
+ * may define abort). musl has no separate libc name to open: there the
+ * first definition is taken. */
 static void *libc_base(void)
 {
     static void *base;
     static bool looked_up;
     if (!looked_up) {
+        void *addr = NULL;
+#ifdef LIBC_SO
+        /* The handle is kept: libc never goes away, and dlclose here would
+         * be the shim's own wrapper (dlclose.c), which symbolizes. */
+        void *libc = dlopen(LIBC_SO, RTLD_LAZY | RTLD_NOLOAD);
+        if (libc)
+            addr = dlsym(libc, "__libc_start_main");
+#endif
+        if (!addr)
+            addr = dlsym(RTLD_DEFAULT, "__libc_start_main");
         Dl_info dl;
-        void *addr = dlsym(RTLD_DEFAULT, "__libc_start_main");
         if (addr && dladdr(addr, &dl))
             base = dl.dli_fbase;
         looked_up = true;

@@ -24,8 +24,6 @@ static inline void tap_todo(const char *reason)
     tap_todo_reason = reason;
 }
 
-static inline void tap_end_line(bool cond);
-
 /* A check that cannot run here: "ok N - desc # SKIP reason". */
 static inline void tap_skip(const char *desc, const char *reason)
 {

@@ -3,7 +3,9 @@
  * the one that started a thread) are named from the symbol table without
  * reading libc's DWARF; a libc frame in the middle of a stack (qsort
  * calling back) still goes through DWARF. Names from the symbol table lose
- * their symbol version ("__libc_start_main@@GLIBC_2.34"). */
+ * their symbol version ("__libc_start_main@@GLIBC_2.34"). The program is
+ * linked with a library that wraps __libc_start_main (start_wrapper.c), as
+ * a preloaded tool may: libc's start-up code is still recognized. */
 #include "report.h"
 #include "tap.h"
 
@@ -33,13 +35,16 @@ NOINLINE static uintptr_t own_return_address(void)
     return (uintptr_t)__builtin_return_address(0);
 }
 
+/* Whatever version suffix the name carries: a name that kept one must
+ * reach the check that it was cut off, not be skipped. */
 static bool is_start_name(const char *name)
 {
     static const char *const names[] = {"__libc_start_call_main", "__libc_start_main",
                                          "__libc_start_main_impl", "start_thread",
                                          "clone", "clone3", "__clone", "__clone3"};
+    size_t len = name ? strcspn(name, "@") : 0;
     for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(name, names[i]) == 0)
+        if (strlen(names[i]) == len && strncmp(name, names[i], len) == 0)
             return true;
     return false;
 }
