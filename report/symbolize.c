@@ -317,23 +317,25 @@ static size_t resolve(uintptr_t ra, bc_frame_info_t *frames)
     size_t n = 0;
     Dwfl *d = session();
     Dwfl_Module *mod = d ? dwfl_addrmodule(d, base.pc) : NULL;
-    char *start_name = NULL;
+    /* libc's frames are named from the symbol table first, to spot its
+     * start-up code before anything reads libc's DWARF. */
+    char *symbol = NULL;
     if (mod && module_base && module_base == libc_base())
-        start_name = symtab_name(mod, base.pc);
-    if (start_name && is_runtime_start(start_name)) {
-        frames[0].function = start_name;
+        symbol = symtab_name(mod, base.pc);
+    if (symbol && is_runtime_start(symbol)) {
+        frames[0].function = symbol;
         stats.symtab_only++;
         n = 1;
     } else if (mod) {
-        free(start_name);
         stats.dwarf_lookups++;
         n = resolve_dwarf(mod, base.pc, frames);
-        if (n > 0 && !frames[n - 1].function)
-            frames[n - 1].function = symtab_name(mod, base.pc);
-        if (n == 0) {
-            frames[0].function = symtab_name(mod, base.pc);
+        if (n == 0) /* no DWARF here: the symbol table's name alone */
             n = 1;
+        if (!frames[n - 1].function) {
+            frames[n - 1].function = symbol ? symbol : symtab_name(mod, base.pc);
+            symbol = NULL;
         }
+        free(symbol);
     } else {
         n = 1;
     }
