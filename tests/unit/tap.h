@@ -59,16 +59,24 @@ static inline void tap_diag(const char *fmt, ...)
     va_end(ap);
 }
 
+/* One "ok N - desc" / "not ok N - desc" line, desc from FMT and AP. */
+static inline void tap_vline(bool cond, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static inline void tap_vline(bool cond, const char *fmt, va_list ap)
+{
+    tap_run++;
+    printf("%sok %d - ", cond ? "" : "not ", tap_run);
+    vprintf(fmt, ap);
+    tap_end_line(cond);
+}
+
 static inline bool tap_ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static inline bool tap_ok(bool cond, const char *fmt, ...)
 {
     va_list ap;
-    tap_run++;
-    printf("%sok %d - ", cond ? "" : "not ", tap_run);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    tap_vline(cond, fmt, ap);
     va_end(ap);
-    tap_end_line(cond);
     fflush(stdout);
     return cond;
 }
@@ -110,12 +118,9 @@ static inline bool tap_is_mem(const void *got, size_t got_len, const void *expec
 {
     bool cond = got_len == exp_len && (exp_len == 0 || memcmp(got, expected, exp_len) == 0);
     va_list ap;
-    tap_run++;
-    printf("%sok %d - ", cond ? "" : "not ", tap_run);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    tap_vline(cond, fmt, ap);
     va_end(ap);
-    tap_end_line(cond);
     if (!cond) {
         tap_diag("expected ... got ... follow");
         tap_print_bytes("expected", expected, exp_len);
