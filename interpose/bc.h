@@ -402,7 +402,9 @@ void bc_forward_release(int rt, bc_bstr_t bstr);
 
 /* -------------------------------------------------------------- "track.c" */
 /* What the entry points do once past the guard: the bookkeeping around the
- * runtime RT (the caller's). Each returns what the Sys* function returns. */
+ * runtime RT (the caller's). Each returns what the Sys* function returns.
+ * A real runtime's nested calls never come here: entry.c passes them
+ * through. */
 bc_bstr_t bc_track_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len);
 int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, bool is_sz);
 void bc_track_free(int rt, bc_bstr_t bstr);

@@ -67,7 +67,9 @@ NO_ASAN BC_EXPORT void free(void *p)
             return;
         resolve();
     }
-    if (BC_LIKELY(!bc_table_may_hold((uintptr_t)p) || bc_depth > 0 || !bc_ready ||
+    /* inside the shim first: a real runtime freeing a block for the shim
+     * costs no filter probe (a likely cache miss) */
+    if (BC_LIKELY(bc_depth > 0 || !bc_table_may_hold((uintptr_t)p) || !bc_ready ||
                   !bc_opt.catch_free)) {
         real_free(p);
         return;
@@ -88,7 +90,7 @@ NO_ASAN BC_EXPORT void *realloc(void *p, size_t size)
             return NULL;
         resolve();
     }
-    if (BC_LIKELY(!p || !bc_table_may_hold((uintptr_t)p) || bc_depth > 0 || !bc_ready ||
+    if (BC_LIKELY(!p || bc_depth > 0 || !bc_table_may_hold((uintptr_t)p) || !bc_ready ||
                   !bc_opt.catch_free))
         return real_realloc(p, size);
     BC_GUARD_ENTER();

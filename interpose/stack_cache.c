@@ -22,13 +22,26 @@
 
 enum { CACHE_ENTRIES = 4, SELF_CHECK_EVERY = 512 };
 
+/* The words a walk read come in pairs (a frame record is a saved frame
+ * pointer and a return address, side by side), so they are kept and
+ * compared two at a time: one 16-byte load, xor and mask per pair. A
+ * word without its neighbour is paired with the word below it (deeper in
+ * the stack, so mapped), which the mask leaves out of the compare. */
+typedef uintptr_t word_pair_t
+    __attribute__((vector_size(2 * sizeof(uintptr_t)), aligned(sizeof(uintptr_t)), may_alias));
+
+typedef struct stack_pair {
+    word_pair_t value, mask;
+    uintptr_t addr; /* of the pair's first word */
+} stack_pair_t;
+
 typedef struct cache_entry {
     bc_stack_id_t id;   /* 0: empty */
-    uint32_t nwords, nframes;
+    uint32_t npairs, nframes;
     uintptr_t start;    /* bc_entry_frame at the capture */
     uintptr_t code_version;
     unsigned generation;
-    bc_stack_word_t *words; /* into the thread's mapping */
+    stack_pair_t *pairs; /* into the thread's mapping */
     uintptr_t *frames;
 } cache_entry_t;
 
@@ -36,6 +49,7 @@ typedef struct thread_cache {
     size_t size; /* of the mapping that holds it */
     unsigned next, hits_until_check;
     uint64_t hits, misses;
+    bc_stack_word_t *scratch; /* the words of the walk being remembered */
     cache_entry_t entries[CACHE_ENTRIES];
 } thread_cache_t;
 
@@ -81,8 +95,9 @@ BC_NOINLINE static thread_cache_t *create_cache(void)
     if (cache_failed)
         return NULL;
     size_t words = max_words(), frames = (size_t)bc_opt.max_frames;
-    size_t per_entry = words * sizeof(bc_stack_word_t) + frames * sizeof(uintptr_t);
-    size_t size = sizeof(thread_cache_t) + CACHE_ENTRIES * per_entry;
+    size_t per_entry = words * sizeof(stack_pair_t) + frames * sizeof(uintptr_t);
+    size_t size = sizeof(thread_cache_t) + words * sizeof(bc_stack_word_t) +
+                  CACHE_ENTRIES * per_entry;
     void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) {
         cache_failed = true;
@@ -91,11 +106,12 @@ BC_NOINLINE static thread_cache_t *create_cache(void)
     thread_cache_t *c = map;
     c->size = size;
     c->hits_until_check = SELF_CHECK_EVERY;
-    char *space = (char *)(c + 1);
+    char *space = (char *)(c + 1); /* each part's size keeps the next aligned */
     for (int i = 0; i < CACHE_ENTRIES; i++, space += per_entry) {
-        c->entries[i].words = (bc_stack_word_t *)space;
-        c->entries[i].frames = (uintptr_t *)(space + words * sizeof(bc_stack_word_t));
+        c->entries[i].pairs = (stack_pair_t *)space;
+        c->entries[i].frames = (uintptr_t *)(space + words * sizeof(stack_pair_t));
     }
+    c->scratch = (bc_stack_word_t *)space;
     pthread_once(&exit_key_once, create_exit_key);
     if (exit_key != (pthread_key_t)-1)
         pthread_setspecific(exit_key, c);
@@ -103,15 +119,43 @@ BC_NOINLINE static thread_cache_t *create_cache(void)
     return c;
 }
 
-/* Every word, without an early exit: a hit is the common case, and the
+/* Every pair, without an early exit: a hit is the common case, and the
  * loop then has no branch to mispredict. */
 BC_RAW_STACK_READ static bool still_holds(const cache_entry_t *e)
 {
-    uintptr_t differ = 0;
+    word_pair_t differ = {0, 0};
 #pragma GCC unroll 4
-    for (uint32_t i = 0; i < e->nwords; i++)
-        differ |= *(const uintptr_t *)e->words[i].addr ^ e->words[i].value;
-    return differ == 0;
+    for (uint32_t i = 0; i < e->npairs; i++) {
+        const stack_pair_t *p = &e->pairs[i];
+        differ |= (*(const word_pair_t *)p->addr ^ p->value) & p->mask;
+    }
+    return (differ[0] | differ[1]) == 0;
+}
+
+/* The walk's words as pairs. They are sorted by address first: a libunwind
+ * walk notes a frame's return-address slot before its saved frame pointer. */
+static uint32_t pair_up(bc_stack_word_t *w, uint32_t n, stack_pair_t *out)
+{
+    for (uint32_t i = 1; i < n; i++) /* a few dozen words, nearly in order */
+        for (uint32_t j = i; j > 0 && w[j - 1].addr > w[j].addr; j--) {
+            bc_stack_word_t t = w[j];
+            w[j] = w[j - 1];
+            w[j - 1] = t;
+        }
+    const uintptr_t all = ~(uintptr_t)0;
+    uint32_t npairs = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i > 0 && w[i].addr == w[i - 1].addr)
+            continue; /* noted twice */
+        stack_pair_t *p = &out[npairs++];
+        if (i + 1 < n && w[i + 1].addr == w[i].addr + sizeof(uintptr_t)) {
+            *p = (stack_pair_t){{w[i].value, w[i + 1].value}, {all, all}, w[i].addr};
+            i++;
+        } else {
+            *p = (stack_pair_t){{0, w[i].value}, {0, all}, w[i].addr - sizeof(uintptr_t)};
+        }
+    }
+    return npairs;
 }
 
 static const cache_entry_t *lookup(const thread_cache_t *c, uintptr_t start)
@@ -149,14 +193,14 @@ static bc_stack_id_t capture_and_remember(thread_cache_t *c)
     uintptr_t frames[BC_MAX_FRAMES];
     uint32_t n = 0;
     cache_entry_t *e = &c->entries[c->next];
-    bc_stack_words_t words = {0, max_words(), e->words};
+    bc_stack_words_t words = {0, max_words(), c->scratch};
     e->id = 0; /* its words are being overwritten */
     bool known = bc_stack_capture_at_entry(frames, (uint32_t)bc_opt.max_frames, &n, &words);
     bc_stack_id_t id = bc_depot_put(frames, n);
     c->misses++;
     if (!known || !id)
         return id;
-    e->nwords = words.count;
+    e->npairs = pair_up(c->scratch, words.count, e->pairs);
     e->nframes = n;
     memcpy(e->frames, frames, n * sizeof *frames);
     e->start = bc_entry_frame;

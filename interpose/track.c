@@ -38,13 +38,6 @@ size_t bc_olestr_len(const void *psz)
     return bc_olestr_units(psz, bc_own_width());
 }
 
-/* A call a real runtime makes to its own Sys* functions, through its PLT,
- * while the shim is forwarding to it: passed straight through. */
-static inline bool passing_through(int rt)
-{
-    return rt != BC_RUNTIME_OWN && bc_depth > 1;
-}
-
 /* ------------------------------------------------------------ reports */
 
 BC_NOINLINE static void report_double_free(const bc_record_t *rec, bc_stack_id_t stack,
@@ -367,8 +360,6 @@ static bc_bstr_t own_alloc(bc_alloc_kind_t kind, const void *psz, unsigned len)
 
 static bc_bstr_t forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
 {
-    if (passing_through(rt))
-        return bc_forward_alloc(rt, kind, psz, len);
     bc_stack_id_t stack = bc_stack_here();
     if (BC_UNLIKELY(bc_inject_active) && !(kind == BC_ALLOC_SZ && !psz) &&
         bc_inject_fail(stack))
@@ -435,10 +426,6 @@ static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool ca
 
 void bc_track_free(int rt, bc_bstr_t bstr)
 {
-    if (passing_through(rt)) {
-        bc_forward_free(rt, bstr);
-        return;
-    }
     if (BC_UNLIKELY(bc_reentered(rt))) {
         bc_nested_free(bstr);
         return;
@@ -521,8 +508,6 @@ static int realloc_from_side(bc_bstr_t *pbstr, bc_bstr_t old, uint32_t old_bytes
 int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bool is_sz)
 {
     const char *fn = is_sz ? "SysReAllocString" : "SysReAllocStringLen";
-    if (passing_through(rt))
-        return bc_forward_realloc(rt, pbstr, src, len, is_sz);
     if (BC_UNLIKELY(bc_reentered(rt)))
         return bc_nested_realloc(pbstr, src, len, is_sz);
     if (!pbstr) {
@@ -607,8 +592,6 @@ int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bo
 uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
 {
     const char *fn = chars ? "SysStringLen" : "SysStringByteLen";
-    if (passing_through(rt))
-        return chars ? bc_forward_len(rt, bstr) : bc_forward_byte_len(rt, bstr);
     if (BC_UNLIKELY(bc_reentered(rt)))
         return bc_nested_len(bstr, chars);
     const bc_record_t *known = memo_live((uintptr_t)bstr);
@@ -644,8 +627,6 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
 
 bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
 {
-    if (passing_through(rt))
-        return bc_forward_addref(rt, bstr);
     if (BC_UNLIKELY(bc_reentered(rt)))
         return bc_nested_addref(bstr);
     bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
@@ -667,10 +648,6 @@ bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
 
 void bc_track_release(int rt, bc_bstr_t bstr)
 {
-    if (passing_through(rt)) {
-        bc_forward_release(rt, bstr);
-        return;
-    }
     if (BC_UNLIKELY(bc_reentered(rt))) {
         bc_nested_release(bstr);
         return;
