@@ -261,10 +261,14 @@ typedef struct bc_counts {
 } bc_counts_t;
 
 void bc_table_init(void);
-/* The shard that owns BSTR, locked. */
-bc_shard_t *bc_table_lock(uintptr_t bstr);
-/* The same without waiting: NULL when the shard is busy (nested.c). */
-bc_shard_t *bc_table_trylock(uintptr_t bstr);
+/* The shard this thread inserts BSTR into, locked. */
+bc_shard_t *bc_table_lock_home(uintptr_t bstr);
+/* The shard holding BSTR's record, locked, with the record in *REC; when
+ * none holds one, *REC is NULL and the shard returned (locked) is only to
+ * be unlocked: nothing is inserted through it. */
+bc_shard_t *bc_table_lock_find(uintptr_t bstr, bc_record_t **rec);
+/* The same without waiting: NULL when a shard is busy (nested.c). */
+bc_shard_t *bc_table_trylock_find(uintptr_t bstr, bc_record_t **rec);
 void bc_table_unlock(bc_shard_t *shard);
 /* With the shard locked: */
 bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr);

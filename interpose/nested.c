@@ -77,11 +77,12 @@ void bc_nested_warn(void)
                 (unsigned long long)not_checked);
 }
 
-/* BSTR's shard, locked, or NULL after a bounded wait. */
-static bc_shard_t *lock_briefly(uintptr_t bstr)
+/* The shard holding BSTR's record, locked (as bc_table_lock_find), or
+ * NULL after a bounded wait. */
+static bc_shard_t *lock_briefly(uintptr_t bstr, bc_record_t **rec)
 {
     for (int round = 0; round < TRYLOCK_ROUNDS; round++) {
-        bc_shard_t *shard = bc_table_trylock(bstr);
+        bc_shard_t *shard = bc_table_trylock_find(bstr, rec);
         if (shard)
             return shard;
         sched_yield();
@@ -95,10 +96,10 @@ static bool live_bytes(bc_bstr_t bstr, uint32_t *bytes)
 {
     if (bc_side_len(bstr, bytes))
         return true;
-    bc_shard_t *shard = lock_briefly((uintptr_t)bstr);
+    bc_record_t *rec;
+    bc_shard_t *shard = lock_briefly((uintptr_t)bstr, &rec);
     if (!shard)
         return false;
-    bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
     bool live = rec && rec->state == BC_LIVE && BC_RECORD_RUNTIME(rec) == BC_RUNTIME_OWN;
     if (live)
         *bytes = rec->bytes;
@@ -136,10 +137,10 @@ bc_hresult_t bc_nested_addref(bc_bstr_t bstr)
     bc_hresult_t hr = BC_E_INVALIDARG;
     if (bc_side_addref(bstr, &hr))
         return hr;
-    bc_shard_t *shard = lock_briefly((uintptr_t)bstr);
+    bc_record_t *rec;
+    bc_shard_t *shard = lock_briefly((uintptr_t)bstr, &rec);
     if (!shard)
         return hr;
-    bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
     if (rec && rec->state == BC_LIVE && BC_RECORD_RUNTIME(rec) == BC_RUNTIME_OWN && rec->pins < UINT16_MAX) {
         rec->pins++;
         hr = BC_S_OK;
@@ -152,10 +153,10 @@ void bc_nested_release(bc_bstr_t bstr)
 {
     if (bc_side_release(bstr))
         return;
-    bc_shard_t *shard = lock_briefly((uintptr_t)bstr);
+    bc_record_t *rec;
+    bc_shard_t *shard = lock_briefly((uintptr_t)bstr, &rec);
     if (!shard)
         return;
-    bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
     bool free_now = false;
     if (rec && rec->state == BC_LIVE && BC_RECORD_RUNTIME(rec) == BC_RUNTIME_OWN && rec->pins > 0 &&
         --rec->pins == 0 && (rec->flags & BC_FLAG_FREE_PENDING)) {

@@ -1,6 +1,7 @@
 /* The allocation table: one record per BSTR the shim handed out, keyed by
  * pointer, in shards under separate locks so threads do not serialize on
- * one mutex. Each shard also keeps its part of the quarantine: freed
+ * one mutex, and in groups of shards, one per thread slot, so that threads
+ * do not even share the shards they write. Each shard also keeps its part of the quarantine: freed
  * records stay findable (double frees, late use) and their memory is not
  * reused until the shard's share of quarantine_kb is exceeded. Records come
  * from per-shard slabs (no allocator call, no allocator header per BSTR);
@@ -19,8 +20,20 @@
 #undef HASH_KEYCMP
 #define HASH_KEYCMP(a, b, n) ((a) != (b))
 
-#define SHARD_BITS 6
-#define SHARD_COUNT (1u << SHARD_BITS)
+/* Shards come in groups, one per thread slot (the quarantine's, below): a
+ * thread inserts the BSTRs it makes into its own group, by hash within it,
+ * so two threads do not write the same shards, tables and records. With
+ * one set of shards for all, two threads ran at 1.6x to 1.7x one, each
+ * line of a shard moving between the cores; with a group each, at 1.9x.
+ * Finding a BSTR looks in the caller's group first, then in the others in
+ * turn: a BSTR freed by the thread that made it takes one look. A record
+ * never moves, so a look that misses it in one group cannot find it moved
+ * to a group already passed. */
+#define GROUP_BITS 2
+#define GROUP_COUNT (1u << GROUP_BITS)
+#define GROUP_SHARD_BITS 6
+#define GROUP_SHARDS (1u << GROUP_SHARD_BITS)
+#define SHARD_COUNT (GROUP_COUNT * GROUP_SHARDS)
 
 #define SLAB_RECORDS 64
 
@@ -32,10 +45,9 @@ typedef struct spare {
 /* The quarantine: per shard, a ring per thread slot, so that a thread
  * releases only what it freed itself (blocks of its own allocator arena:
  * with one shared ring, two threads ran at 1.4x one, fighting over each
- * other's arena locks). Threads take slots in turn; the shard's share of
- * quarantine_kb is divided among the live threads holding slots (up to the
- * number of slots). */
-#define RINGS_PER_SHARD 4
+ * other's arena locks). Threads take slots in turn, at their first insert
+ * or free; a ring's share of quarantine_kb is in ring_budget(). */
+#define RINGS_PER_SHARD GROUP_COUNT
 
 typedef struct quarantine_ring {
     bc_record_t **slot; /* oldest at slot[first]; NULL: left early */
@@ -46,21 +58,23 @@ typedef struct quarantine_ring {
 /* The free() filter (catch_free.c): per shard, a counter per hash of a
  * 16-byte granule holding one of its BSTRs. Kept under the shard's lock, so
  * without atomic read-modify-writes; free() reads it without the lock, as a
- * "maybe". */
-#define FILTER_BITS 14
+ * "maybe". The counters of a hash in the groups' shards sit side by side,
+ * so free() reads them all with one load. */
+#define FILTER_BITS 12
+#define FILTER_SLOTS (1u << (GROUP_SHARD_BITS + FILTER_BITS))
 
 struct bc_shard {
     int lock; /* a spinlock: held for a few dozen instructions */
-    uint8_t *filter; /* its row of filters, kept apart: shards stay small */
+    unsigned group;
     bc_record_t *records;
     spare_t *spares;
     quarantine_ring_t rings[RINGS_PER_SHARD];
     bc_counts_t counts;
 } __attribute__((aligned(64)));
 
-static bc_shard_t shards[SHARD_COUNT];
-static uint8_t filters[SHARD_COUNT][1u << FILTER_BITS];
-static size_t quarantine_per_shard;
+static bc_shard_t shards[SHARD_COUNT]; /* group by group */
+static uint8_t filters[FILTER_SLOTS][GROUP_COUNT];
+static size_t quarantine_per_shard; /* a home shard's share (see ring_budget) */
 /* Slots go to threads in turn. A slot's users are the live threads that
  * hold it: a ring without any is drained by the others, and the share of a
  * ring follows the number of live users. */
@@ -102,14 +116,19 @@ static unsigned my_ring(void)
     return BC_LIKELY(my_slot_plus_one) ? my_slot_plus_one - 1 : take_slot();
 }
 
-/* A ring's share of its shard's part of the quarantine, by the number of
- * live users (divided once, at init). */
+/* A ring's share of the quarantine. A thread frees mostly into its own
+ * group's shards, so those get quarantine_kb divided among the group's
+ * shards and the live users (divided once, at init); a ring in another
+ * group's shard, for BSTRs other threads made, gets a quarter of that. A
+ * thread freeing into every group thus holds at most 1.75 times its
+ * share. */
 static size_t budget_by_users[RINGS_PER_SHARD + 1];
 
-static size_t ring_budget(void)
+static size_t ring_budget(const bc_shard_t *shard, unsigned mine)
 {
     unsigned users = __atomic_load_n(&live_users, __ATOMIC_RELAXED);
-    return budget_by_users[users < RINGS_PER_SHARD ? users : RINGS_PER_SHARD];
+    size_t budget = budget_by_users[users < RINGS_PER_SHARD ? users : RINGS_PER_SHARD];
+    return shard->group == mine ? budget : budget / GROUP_COUNT;
 }
 /* Allocation ordinals come in blocks per thread, so threads do not fight
  * over one counter. A checkpoint moves the epoch: every thread then takes
@@ -137,30 +156,32 @@ static uint64_t first_own_seq = 1;
 void bc_table_init(void)
 {
     for (unsigned i = 0; i < SHARD_COUNT; i++)
-        shards[i].filter = filters[i];
-    quarantine_per_shard = (size_t)bc_opt.quarantine_kb * 1024 / SHARD_COUNT;
+        shards[i].group = i / GROUP_SHARDS;
+    quarantine_per_shard = (size_t)bc_opt.quarantine_kb * 1024 / GROUP_SHARDS;
     for (unsigned n = 0; n <= RINGS_PER_SHARD; n++)
         budget_by_users[n] = quarantine_per_shard / (n ? n : 1);
 }
 
 /* The hash of BSTR's 16-byte granule (two BSTRs share one only with blocks
  * smaller than any malloc's; then their hashes collide, nothing more). Its
- * top bits pick the shard, the next ones the filter counter; bits 26 to 57
- * are uthash's hash. */
+ * top bits pick the shard within a group, and with the next ones the
+ * filter counter; bits 26 to 57 are uthash's hash. */
 static uint64_t hash_of(uintptr_t bstr)
 {
     return (uint64_t)(bstr >> 4) * 0x9E3779B97F4A7C15ull;
 }
 
+/* The shard's index within its group is the slot's top bits: only the
+ * shard's own lock guards a counter. */
 static size_t filter_slot(uint64_t hash)
 {
-    return (size_t)(hash >> (64 - SHARD_BITS - FILTER_BITS)) & ((1u << FILTER_BITS) - 1);
+    return (size_t)(hash >> (64 - GROUP_SHARD_BITS - FILTER_BITS));
 }
 
 /* Saturated counters stay "maybe" for good. */
 static void filter_adjust(bc_shard_t *shard, uintptr_t bstr, int delta)
 {
-    uint8_t *slot = &shard->filter[filter_slot(hash_of(bstr))];
+    uint8_t *slot = &filters[filter_slot(hash_of(bstr))][shard->group];
     uint8_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (old != UINT8_MAX && (delta > 0 || old > 0))
         __atomic_store_n(slot, (uint8_t)(old + delta), __ATOMIC_RELAXED);
@@ -169,11 +190,13 @@ static void filter_adjust(bc_shard_t *shard, uintptr_t bstr, int delta)
 /* Only a BSTR's own granule is counted. The block start 8 bytes before
  * shares it, or lies in the one before; 4 bytes before lies in one of the
  * two: so P's granule and the next one's tell. */
+typedef uint32_t group_counters_t __attribute__((may_alias));
+_Static_assert(sizeof(group_counters_t) == GROUP_COUNT, "one load reads a hash's counters");
+
 __attribute__((no_sanitize("address"))) static bool filter_has(uintptr_t p)
 {
-    uint64_t h = hash_of(p);
-    return __atomic_load_n(&filters[h >> (64 - SHARD_BITS)][filter_slot(h)], __ATOMIC_RELAXED) !=
-           0;
+    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(hash_of(p))];
+    return __atomic_load_n(all, __ATOMIC_RELAXED) != 0;
 }
 
 __attribute__((no_sanitize("address"))) bool bc_table_may_hold(uintptr_t p)
@@ -183,12 +206,13 @@ __attribute__((no_sanitize("address"))) bool bc_table_may_hold(uintptr_t p)
 
 static unsigned bucket_hash(uintptr_t bstr)
 {
-    return (unsigned)(hash_of(bstr) >> (32 - SHARD_BITS));
+    return (unsigned)(hash_of(bstr) >> 26);
 }
 
-static bc_shard_t *shard_of(uintptr_t bstr)
+/* BSTR's shard in GROUP. */
+static bc_shard_t *shard_in(unsigned group, uintptr_t bstr)
 {
-    return &shards[hash_of(bstr) >> (64 - SHARD_BITS)];
+    return &shards[group * GROUP_SHARDS + (hash_of(bstr) >> (64 - GROUP_SHARD_BITS))];
 }
 
 static void cpu_relax(void)
@@ -237,17 +261,52 @@ static void spin_unlock(int *lock)
     __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
 }
 
-bc_shard_t *bc_table_lock(uintptr_t bstr)
+bc_shard_t *bc_table_lock_home(uintptr_t bstr)
 {
-    bc_shard_t *shard = shard_of(bstr);
+    bc_shard_t *shard = shard_in(my_ring(), bstr);
     spin_lock(&shard->lock);
     return shard;
 }
 
-bc_shard_t *bc_table_trylock(uintptr_t bstr)
+/* Not in this thread's group: the others in turn. */
+BC_NOINLINE static bc_shard_t *lock_find_elsewhere(bc_shard_t *shard, unsigned home,
+                                                   uintptr_t bstr, bc_record_t **rec)
 {
-    bc_shard_t *shard = shard_of(bstr);
-    return spin_trylock(&shard->lock) ? shard : NULL;
+    for (unsigned i = 1; i < GROUP_COUNT; i++) {
+        spin_unlock(&shard->lock);
+        shard = shard_in((home + i) % GROUP_COUNT, bstr);
+        spin_lock(&shard->lock);
+        if ((*rec = bc_shard_find(shard, bstr)) != NULL)
+            break;
+    }
+    return shard;
+}
+
+bc_shard_t *bc_table_lock_find(uintptr_t bstr, bc_record_t **rec)
+{
+    unsigned home = my_ring();
+    bc_shard_t *shard = shard_in(home, bstr);
+    spin_lock(&shard->lock);
+    if (BC_LIKELY((*rec = bc_shard_find(shard, bstr)) != NULL))
+        return shard;
+    return lock_find_elsewhere(shard, home, bstr, rec);
+}
+
+/* From a signal handler: no slot is taken (that may call into libc). */
+bc_shard_t *bc_table_trylock_find(uintptr_t bstr, bc_record_t **rec)
+{
+    unsigned home = my_slot_plus_one ? my_slot_plus_one - 1 : 0;
+    bc_shard_t *shard = NULL;
+    for (unsigned i = 0; i < GROUP_COUNT; i++) {
+        if (shard)
+            spin_unlock(&shard->lock);
+        shard = shard_in((home + i) % GROUP_COUNT, bstr);
+        if (!spin_trylock(&shard->lock))
+            return NULL;
+        if ((*rec = bc_shard_find(shard, bstr)) != NULL)
+            break;
+    }
+    return shard;
 }
 
 void bc_table_unlock(bc_shard_t *shard)
@@ -364,7 +423,7 @@ static size_t bc_footprint(const bc_record_t *rec)
 /* Take REC out of whichever of SHARD's rings holds it. */
 static void unqueue(bc_shard_t *shard, bc_record_t *rec)
 {
-    for (int r = 0; r < RINGS_PER_SHARD; r++) {
+    for (unsigned r = 0; r < RINGS_PER_SHARD; r++) {
         quarantine_ring_t *q = &shard->rings[r];
         for (size_t i = 0; i < q->len; i++) {
             bc_record_t **slot = &q->slot[(q->first + i) & (q->cap - 1)];
@@ -402,7 +461,7 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
     rec->free_stack = free_stack;
     shard->counts.frees++;
     unsigned mine = my_ring();
-    size_t budget = ring_budget(), footprint = bc_footprint(rec);
+    size_t budget = ring_budget(shard, mine), footprint = bc_footprint(rec);
     quarantine_ring_t *q = &shard->rings[mine];
     /* One larger than the shard's whole share would only push everything
      * out, itself included: it skips the quarantine (and the poisoning, which
@@ -429,7 +488,7 @@ void bc_table_flush_runtime(int runtime)
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
         bc_shard_t *shard = &shards[i];
         spin_lock(&shard->lock);
-        for (int r = 0; r < RINGS_PER_SHARD; r++) {
+        for (unsigned r = 0; r < RINGS_PER_SHARD; r++) {
             quarantine_ring_t *q = &shard->rings[r];
             for (size_t k = 0; k < q->len; k++) {
                 bc_record_t **slot = &q->slot[(q->first + k) & (q->cap - 1)];

@@ -287,7 +287,7 @@ static const bc_record_t *memo_live(uintptr_t bstr)
 /* Record a new BSTR; false when out of memory (it then goes untracked). */
 static bool record(int rt, bc_bstr_t bstr, uint32_t bytes, bc_stack_id_t stack)
 {
-    bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
+    bc_shard_t *shard = bc_table_lock_home((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_insert(shard, (uintptr_t)bstr, bytes, stack, rt);
     bc_table_unlock(shard);
     live_memo_t *m = memo ? memo : create_memo();
@@ -399,8 +399,8 @@ static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack
  * false: a free deferred from a signal handler has no stack of its own. */
 static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool capture)
 {
-    bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
-    bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     bc_record_t freed;
     bool known = rec != NULL, live = rec && rec->state == BC_LIVE;
     if (BC_LIKELY(live))
@@ -528,8 +528,7 @@ int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bo
     bc_shard_t *shard = NULL;
     bc_record_t *rec = NULL;
     if (old) {
-        shard = bc_table_lock((uintptr_t)old);
-        rec = bc_shard_find(shard, (uintptr_t)old);
+        shard = bc_table_lock_find((uintptr_t)old, &rec);
         if (rec && rec->state != BC_LIVE) {
             report_double_free(rec, stack, fn);
             bc_table_unlock(shard);
@@ -604,8 +603,8 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
             return chars ? bytes / bc_own_width() : bytes;
         /* a damaged prefix: reported under the lock, below */
     }
-    bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
-    bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     uint32_t bytes = 0;
     int rec_rt = rec ? BC_RECORD_RUNTIME(rec) : rt;
     if (BC_LIKELY(rec && rec->state == BC_LIVE)) {
@@ -629,8 +628,8 @@ bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
 {
     if (BC_UNLIKELY(bc_reentered(rt)))
         return bc_nested_addref(bstr);
-    bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
-    bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     bc_hresult_t hr = BC_E_INVALIDARG;
     if (rec && rec->state == BC_LIVE && rec->pins < UINT16_MAX) {
         rec->pins++;
@@ -652,8 +651,8 @@ void bc_track_release(int rt, bc_bstr_t bstr)
         bc_nested_release(bstr);
         return;
     }
-    bc_shard_t *shard = bc_table_lock((uintptr_t)bstr);
-    bc_record_t *rec = bc_shard_find(shard, (uintptr_t)bstr);
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     if (rec && rec->state == BC_LIVE) {
         if (rec->pins == 0) {
             bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
@@ -693,8 +692,8 @@ static foreign_hit_t find_foreign(void *p)
     static const uintptr_t offsets[] = {0, 8, 4};
     for (size_t i = 0; i < BC_ARRAY_LEN(offsets); i++) {
         uintptr_t bstr = (uintptr_t)p + offsets[i];
-        bc_shard_t *shard = bc_table_lock(bstr);
-        bc_record_t *rec = bc_shard_find(shard, bstr);
+        bc_record_t *rec;
+        bc_shard_t *shard = bc_table_lock_find(bstr, &rec);
         if (rec)
             return (foreign_hit_t){shard, rec};
         bc_table_unlock(shard);

@@ -44,8 +44,8 @@ void *calloc(size_t n, size_t size)
 
 static bc_record_t *find(uintptr_t p)
 {
-    bc_shard_t *shard = bc_table_lock(p);
-    bc_record_t *rec = bc_shard_find(shard, p);
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find(p, &rec);
     bc_table_unlock(shard);
     return rec;
 }
@@ -61,13 +61,13 @@ int main(void)
     static uintptr_t addr[TRIES];
     static bool inserted[TRIES];
     uintptr_t candidate = 0x100000000ull;
-    bc_shard_t *target = bc_table_lock(candidate);
+    bc_shard_t *target = bc_table_lock_home(candidate);
     bc_table_unlock(target);
     unsigned ok = 0, refused = 0;
     for (unsigned i = 0; i < TRIES; i++) {
         bc_shard_t *shard;
         for (;; candidate += 16) {
-            shard = bc_table_lock(candidate);
+            shard = bc_table_lock_home(candidate);
             if (shard == target)
                 break;
             bc_table_unlock(shard);
@@ -98,7 +98,7 @@ int main(void)
 
     /* With memory back, inserts work again. */
     uintptr_t later = candidate + 16;
-    bc_shard_t *shard = bc_table_lock(later);
+    bc_shard_t *shard = bc_table_lock_home(later);
     bool again = bc_shard_insert(shard, later, 8, 0, BC_RUNTIME_OWN);
     bc_table_unlock(shard);
     tap_ok(again && find(later), "inserts succeed once memory is back");

@@ -4,8 +4,10 @@
  *   default  quarantine_kb=1024 (the default): insert, find, counts,
  *            retire keeps the record, foreach, sequence numbers
  *   zero     quarantine_kb=0: a retired record is gone at once
- *   small    quarantine_kb=4 (64 bytes per shard): FIFO eviction, a ring
- *            per thread */
+ *   small    quarantine_kb=4 (64 bytes per shard of a thread's group):
+ *            FIFO eviction, a ring per thread
+ *   threads  two threads' records go to shards of their own, and each
+ *            finds, frees and filters the other's */
 #include "bc.h"
 #include "tap.h"
 
@@ -17,15 +19,15 @@
 
 static bc_record_t *find(uintptr_t p)
 {
-    bc_shard_t *shard = bc_table_lock(p);
-    bc_record_t *rec = bc_shard_find(shard, p);
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find(p, &rec);
     bc_table_unlock(shard);
     return rec;
 }
 
 static bool insert(bc_bstr_t p, uint32_t bytes, bc_stack_id_t stack)
 {
-    bc_shard_t *shard = bc_table_lock((uintptr_t)p);
+    bc_shard_t *shard = bc_table_lock_home((uintptr_t)p);
     bool ok = bc_shard_insert(shard, (uintptr_t)p, bytes, stack, BC_RUNTIME_OWN);
     bc_table_unlock(shard);
     return ok;
@@ -34,17 +36,18 @@ static bool insert(bc_bstr_t p, uint32_t bytes, bc_stack_id_t stack)
 /* Retire P's record; false when it was not in the table. */
 static bool retire(bc_bstr_t p, bc_stack_id_t stack)
 {
-    bc_shard_t *shard = bc_table_lock((uintptr_t)p);
-    bc_record_t *rec = bc_shard_find(shard, (uintptr_t)p);
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find((uintptr_t)p, &rec);
     if (rec)
         bc_shard_retire(shard, rec, stack);
     bc_table_unlock(shard);
     return rec != NULL;
 }
 
+/* The shard this thread puts P's record in. */
 static bc_shard_t *shard_of(bc_bstr_t p)
 {
-    bc_shard_t *shard = bc_table_lock((uintptr_t)p);
+    bc_shard_t *shard = bc_table_lock_home((uintptr_t)p);
     bc_table_unlock(shard);
     return shard;
 }
@@ -120,7 +123,7 @@ static int scenario_default(void)
     tap_is_uint(c.frees, 0, "counts: 0 frees");
 
     /* Retire: freed, still findable while quarantined. */
-    bc_shard_t *shard = bc_table_lock((uintptr_t)p);
+    bc_shard_t *shard = bc_table_lock_find((uintptr_t)p, &rec);
     bc_shard_retire(shard, rec, 77);
     bc_table_unlock(shard);
     bc_record_t *again = find((uintptr_t)p);
@@ -165,7 +168,8 @@ static int scenario_default(void)
     unsigned distinct = 1;
     for (unsigned k = 1; k < MANY; k++)
         distinct += shards[k] != shards[k - 1];
-    tap_ok(distinct >= 32, "%d BSTRs spread over many shards (got %u of 64)", MANY, distinct);
+    tap_ok(distinct >= 60, "%d BSTRs spread over the 64 shards of this thread's group (got %u)",
+           MANY, distinct);
 
     /* Retire every third; the rest stay live. */
     size_t nlive = 0, nretired = 0;
@@ -276,8 +280,9 @@ static bc_bstr_t in_shard(bc_shard_t *target, uint32_t bytes, bc_bstr_t *rejecte
     return NULL;
 }
 
-/* quarantine_kb=4: 4096 / 64 shards = 64 bytes per shard = four blocks of a
- * 0-byte BSTR at width 2 (8 header + 2 terminator, rounded to 16). */
+/* quarantine_kb=4: 4096 / 64 shards of a group = 64 bytes per shard = four
+ * blocks of a 0-byte BSTR at width 2 (8 header + 2 terminator, rounded to
+ * 16). */
 static int scenario_small(void)
 {
     tap_plan(17);
@@ -411,6 +416,101 @@ static int scenario_small(void)
     return tap_done();
 }
 
+/* ---- threads ---- */
+
+enum { PER_THREAD = 500 };
+
+typedef struct inserter {
+    bc_bstr_t strings[PER_THREAD];
+    uintptr_t shards[PER_THREAD]; /* each string's shard, as found */
+    unsigned failed;
+} inserter_t;
+
+static void insert_all(inserter_t *who)
+{
+    for (unsigned i = 0; i < PER_THREAD; i++) {
+        who->strings[i] = bc_own_alloc(NULL, 0, 8);
+        if (!who->strings[i] || !insert(who->strings[i], 8, i + 1)) {
+            who->failed++;
+            continue;
+        }
+        bc_record_t *rec;
+        bc_shard_t *shard = bc_table_lock_find((uintptr_t)who->strings[i], &rec);
+        bc_table_unlock(shard);
+        who->shards[i] = rec ? (uintptr_t)shard : 0;
+    }
+}
+
+static void *insert_all_thread(void *arg)
+{
+    insert_all(arg);
+    return NULL;
+}
+
+/* Does this thread find every string of WHO in the shard WHO put it in? */
+static unsigned found_where_put(const inserter_t *who)
+{
+    unsigned found = 0;
+    for (unsigned i = 0; i < PER_THREAD; i++) {
+        bc_record_t *rec;
+        bc_shard_t *shard = bc_table_lock_find((uintptr_t)who->strings[i], &rec);
+        bc_table_unlock(shard);
+        found += rec && bc_record_bstr(rec) == (uintptr_t)who->strings[i] &&
+                 (uintptr_t)shard == who->shards[i];
+    }
+    return found;
+}
+
+static int scenario_threads(void)
+{
+    tap_plan(8);
+    static inserter_t mine, theirs;
+    pthread_t t;
+    insert_all(&mine);
+    if (pthread_create(&t, NULL, insert_all_thread, &theirs) != 0)
+        return tap_done();
+    pthread_join(t, NULL);
+    tap_is_uint(mine.failed + theirs.failed, 0, "two threads insert %d records each",
+                PER_THREAD);
+
+    /* No shard holds records of both. */
+    uintptr_t *all = malloc(2 * PER_THREAD * sizeof *all);
+    if (!all)
+        return 1;
+    memcpy(all, mine.shards, sizeof mine.shards);
+    qsort(all, PER_THREAD, sizeof *all, cmp_uintptr);
+    unsigned shared = 0;
+    for (unsigned i = 0; i < PER_THREAD; i++)
+        shared += bsearch(&theirs.shards[i], all, PER_THREAD, sizeof *all, cmp_uintptr) != NULL;
+    tap_is_uint(shared, 0, "the other thread's records are in shards this thread never used");
+    free(all);
+
+    tap_is_uint(found_where_put(&mine), PER_THREAD, "this thread finds its own records");
+    tap_is_uint(found_where_put(&theirs), PER_THREAD,
+                "this thread finds the other thread's records, in that thread's shards");
+    unsigned filtered = 0;
+    for (unsigned i = 0; i < PER_THREAD; i++)
+        filtered += bc_table_may_hold((uintptr_t)theirs.strings[i]);
+    tap_is_uint(filtered, PER_THREAD, "free()'s filter knows the other thread's records");
+
+    /* Freed here, the other thread's records stay findable (quarantined). */
+    unsigned retired = 0;
+    for (unsigned i = 0; i < PER_THREAD; i++)
+        retired += retire(theirs.strings[i], 7);
+    tap_is_uint(retired, PER_THREAD, "this thread frees the other thread's records");
+    unsigned quarantined = 0;
+    for (unsigned i = 0; i < PER_THREAD; i++) {
+        bc_record_t *rec = find((uintptr_t)theirs.strings[i]);
+        quarantined += rec && rec->state == BC_FREED && rec->free_stack == 7;
+    }
+    tap_is_uint(quarantined, PER_THREAD, "and finds them again, freed, with the free's stack");
+    bc_counts_t c = bc_table_counts();
+    tap_ok(c.allocations == 2 * PER_THREAD && c.frees == PER_THREAD,
+           "counts: %llu allocations, %llu frees", (unsigned long long)c.allocations,
+           (unsigned long long)c.frees);
+    return tap_done();
+}
+
 int main(int argc, char **argv)
 {
     const char *scenario = argc > 1 ? argv[1] : "default";
@@ -419,8 +519,8 @@ int main(int argc, char **argv)
         bc_opt.quarantine_kb = 0;
     else if (strcmp(scenario, "small") == 0)
         bc_opt.quarantine_kb = 4;
-    else if (strcmp(scenario, "default") != 0) {
-        fprintf(stderr, "usage: %s [default|zero|small]\n", argv[0]);
+    else if (strcmp(scenario, "default") != 0 && strcmp(scenario, "threads") != 0) {
+        fprintf(stderr, "usage: %s [default|zero|small|threads]\n", argv[0]);
         return 2;
     }
     bc_table_init();
@@ -428,5 +528,7 @@ int main(int argc, char **argv)
         return scenario_zero();
     if (strcmp(scenario, "small") == 0)
         return scenario_small();
+    if (strcmp(scenario, "threads") == 0)
+        return scenario_threads();
     return scenario_default();
 }
