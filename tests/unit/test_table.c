@@ -285,7 +285,7 @@ static bc_bstr_t in_shard(bc_shard_t *target, uint32_t bytes, bc_bstr_t *rejecte
  * 16). */
 static int scenario_small(void)
 {
-    tap_plan(17);
+    tap_plan(18);
     enum { POOL = 20000, NEED = 19, MINE = 5, OTHERS = 10 };
     bc_bstr_t *pool = calloc(POOL, sizeof *pool);
     if (!pool)
@@ -379,6 +379,13 @@ static int scenario_small(void)
     for (int i = 1; i < MINE; i++)
         findable += find((uintptr_t)same[i]) != NULL;
     tap_is_uint(findable, 4, "another thread's frees release none of this thread's");
+    /* Its ring in this thread's shard has a quarter of a ring's share (two
+     * live users: 64 / 2 / 4 = 8 bytes): of its ten 16-byte blocks, only
+     * the newest is held, alone. */
+    findable = 0;
+    for (int i = 0; i < OTHERS; i++)
+        findable += find((uintptr_t)same[MINE + i]) != NULL;
+    tap_is_uint(findable, 1, "a ring in another thread's shard holds a quarter share");
     /* While it lives, each ring has half the shard's share (32 bytes); a
      * 64-byte block is still held, alone. */
     size_t n40 = 0;
