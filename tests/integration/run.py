@@ -197,6 +197,14 @@ def case_threads(t):
     t.eq(r.report["findings"], [], "no findings")
 
 
+def case_errno_kept(t):
+    r = run("BC_SCENARIOS", ["errno_kept"], "exitcode=0")
+    t.eq(r.status, 0, "exit 0", r.stderr)
+    t.ok("errno kept everywhere" in r.stdout, "every Sys* call leaves errno as the program set it, "
+         "on both threads", r.stdout)
+    t.eq(r.summary("double_free"), 3, "each round's double free was reported")
+
+
 def case_exit_status(t):
     t.eq(run("BC_SCENARIOS", ["leak_and_exit_5"]).status, 23, "default exitcode 23 on findings")
     t.eq(run("BC_SCENARIOS", ["leak_and_exit_5"], "exitcode=0").status, 5,

@@ -105,6 +105,58 @@ static int threads(void)
     return 0;
 }
 
+/* errno as the program left it, after every Sys* function, on the first
+ * call (which sets the shim up), on error paths (which report), and on a
+ * second thread with a value of its own. Prints how many calls kept it. */
+static int errno_calls(int value)
+{
+    int kept = 0, calls = 0;
+#define KEEPS(call)                     \
+    do {                                \
+        errno = value;                  \
+        call;                           \
+        kept += errno == value;         \
+        calls++;                        \
+    } while (0)
+    BSTR a = NULL, b = NULL;
+    static char not_a_bstr[64];
+    KEEPS(a = SysAllocString(OLESTR("errno")));
+    KEEPS(b = SysAllocStringLen(OLESTR("errno"), 3));
+    KEEPS(SysFreeString(SysAllocStringByteLen("ab", 2)));
+    KEEPS(SysReAllocString(&a, OLESTR("again")));
+    KEEPS(SysReAllocStringLen(&b, OLESTR("again"), 4));
+    KEEPS((void)SysStringLen(a));
+    KEEPS((void)SysStringByteLen(b));
+    KEEPS((void)SysAddRefString(a));
+    KEEPS(SysReleaseString(a));
+    KEEPS(SysFreeString(a));
+    KEEPS(SysFreeString(a)); /* a double free: reported */
+    KEEPS(SysFreeString((BSTR)(not_a_bstr + 8))); /* not a BSTR: reported */
+    KEEPS((void)SysStringLen((BSTR)(not_a_bstr + 8)));
+    KEEPS(SysFreeString(b));
+#undef KEEPS
+    printf("errno kept %d of %d (%d)\n", kept, calls, value);
+    return kept == calls;
+}
+
+static void *errno_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)errno_calls(ERANGE);
+}
+
+static int errno_kept(void)
+{
+    int ok = errno_calls(EDOM);
+    pthread_t t;
+    void *thread_ok = NULL;
+    if (pthread_create(&t, NULL, errno_thread, NULL) != 0 || pthread_join(t, &thread_ok) != 0)
+        return 1;
+    ok = ok && thread_ok && errno_calls(EDOM); /* this thread's again, after the other's */
+    puts(ok ? "errno kept everywhere" : "errno changed");
+    return 0;
+}
+
 /* Leaks and a non-zero status of the program's own. */
 static int leak_and_exit_5(void)
 {
@@ -289,6 +341,7 @@ int main(int argc, char **argv)
         {"fork", fork_leaks},
         {"fork_busy", fork_busy},
         {"exec_leak", exec_leak},
+        {"errno_kept", errno_kept},
     };
     for (size_t i = 0; argc > 1 && i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (strcmp(argv[1], scenarios[i].name) == 0)
