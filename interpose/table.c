@@ -73,62 +73,99 @@ struct bc_shard {
 } __attribute__((aligned(64)));
 
 static bc_shard_t shards[SHARD_COUNT]; /* group by group */
-static uint8_t filters[FILTER_SLOTS][GROUP_COUNT];
-static size_t quarantine_per_shard; /* a home shard's share (see ring_budget) */
-/* Slots go to threads in turn. A slot's users are the live threads that
- * hold it: a ring without any is drained by the others, and the share of a
- * ring follows the number of live users. */
+/* Aligned: free() reads a slot's four counters as one word. */
+static uint8_t filters[FILTER_SLOTS][GROUP_COUNT] __attribute__((aligned(64)));
+typedef uint32_t group_counters_t __attribute__((may_alias));
+_Static_assert(sizeof(group_counters_t) == GROUP_COUNT, "one load reads a hash's counters");
+/* A word of counters with one group's byte cleared, for each group. */
+static group_counters_t others_mask[GROUP_COUNT];
+static size_t quarantine_per_shard; /* the share of one shard of a group */
+#define BC_TLS __attribute__((tls_model("initial-exec")))
+
+/* Slots go to threads in turn, at a thread's first insert or lookup: a
+ * slot is a group of shards and a ring in every shard. A slot's users are
+ * its live threads that have freed (pushed into a ring): a ring without
+ * any is drained by the others, and the share of a ring follows the number
+ * of live users, so a thread that only makes BSTRs takes no share from
+ * those that free them. */
 static unsigned next_slot;
 static unsigned slot_users[RINGS_PER_SHARD];
 static unsigned live_users;
-static __thread unsigned my_slot_plus_one __attribute__((tls_model("initial-exec")));
-static pthread_key_t slot_key;
-static pthread_once_t slot_key_once = PTHREAD_ONCE_INIT;
+static __thread unsigned my_slot_plus_one BC_TLS;
+static __thread bool my_ring_counted BC_TLS;
+static pthread_key_t user_key;
+static pthread_once_t user_key_once = PTHREAD_ONCE_INIT;
 
-static void leave_slot(void *arg)
+static void give_up_ring(void *arg)
 {
     unsigned slot = (unsigned)(uintptr_t)arg - 1;
     __atomic_fetch_sub(&slot_users[slot], 1, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&live_users, 1, __ATOMIC_RELAXED);
-    my_slot_plus_one = 0; /* a later call (another destructor) takes one again */
+    my_ring_counted = false; /* a later free (another destructor) counts again */
 }
 
-static void create_slot_key(void)
+static void create_user_key(void)
 {
-    if (pthread_key_create(&slot_key, leave_slot) != 0)
-        slot_key = (pthread_key_t)-1;
+    if (pthread_key_create(&user_key, give_up_ring) != 0)
+        user_key = (pthread_key_t)-1;
 }
 
 BC_NOINLINE static unsigned take_slot(void)
 {
     unsigned slot = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED) % RINGS_PER_SHARD;
-    pthread_once(&slot_key_once, create_slot_key);
-    __atomic_fetch_add(&slot_users[slot], 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&live_users, 1, __ATOMIC_RELAXED);
-    if (slot_key != (pthread_key_t)-1)
-        pthread_setspecific(slot_key, (void *)(uintptr_t)(slot + 1));
     my_slot_plus_one = slot + 1;
     return slot;
 }
 
-static unsigned my_ring(void)
+static unsigned my_slot(void)
 {
     return BC_LIKELY(my_slot_plus_one) ? my_slot_plus_one - 1 : take_slot();
 }
 
-/* A ring's share of the quarantine. A thread frees mostly into its own
- * group's shards, so those get quarantine_kb divided among the group's
- * shards and the live users (divided once, at init); a ring in another
- * group's shard, for BSTRs other threads made, gets a quarter of that. A
- * thread freeing into every group thus holds at most 1.75 times its
- * share. */
-static size_t budget_by_users[RINGS_PER_SHARD + 1];
-
-static size_t ring_budget(const bc_shard_t *shard, unsigned mine)
+BC_NOINLINE static void count_ring_user(unsigned slot)
 {
+    pthread_once(&user_key_once, create_user_key);
+    __atomic_fetch_add(&slot_users[slot], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&live_users, 1, __ATOMIC_RELAXED);
+    if (user_key != (pthread_key_t)-1)
+        pthread_setspecific(user_key, (void *)(uintptr_t)(slot + 1));
+    my_ring_counted = true;
+}
+
+/* The slot's ring, this thread counted among its users. */
+static unsigned my_ring(void)
+{
+    unsigned slot = my_slot();
+    if (BC_UNLIKELY(!my_ring_counted))
+        count_ring_user(slot);
+    return slot;
+}
+
+/* A ring's share of the quarantine: quarantine_kb divided among a group's
+ * shards, the live users, and the groups this thread has lately freed
+ * into (divided once, at init, into budgets[users][groups]). A thread that
+ * frees only what another thread made (a consumer) keeps its whole share
+ * in that thread's group; one that frees into every group keeps a quarter
+ * in each. The groups are counted over windows of GROUP_WINDOW frees: a
+ * group counts at once, and stops counting a window or two after its last
+ * free. Rings of a group no longer freed into keep what they hold (at most
+ * their share when they were filled) until the thread frees there again or
+ * exits. */
+#define GROUP_WINDOW 1024
+static size_t budgets[RINGS_PER_SHARD + 1][GROUP_COUNT + 1];
+static __thread unsigned groups_now BC_TLS, groups_before BC_TLS, window_left BC_TLS;
+
+static size_t ring_budget(const bc_shard_t *shard)
+{
+    groups_now |= 1u << shard->group;
+    if (window_left-- == 0) {
+        groups_before = groups_now;
+        groups_now = 1u << shard->group;
+        window_left = GROUP_WINDOW;
+    }
+    unsigned groups = (unsigned)__builtin_popcount(groups_now | groups_before);
     unsigned users = __atomic_load_n(&live_users, __ATOMIC_RELAXED);
-    size_t budget = budget_by_users[users < RINGS_PER_SHARD ? users : RINGS_PER_SHARD];
-    return shard->group == mine ? budget : budget / GROUP_COUNT;
+    return budgets[users < RINGS_PER_SHARD ? users : RINGS_PER_SHARD][groups];
 }
 /* Allocation ordinals come in blocks per thread, so threads do not fight
  * over one counter. A checkpoint moves the epoch: every thread then takes
@@ -136,7 +173,6 @@ static size_t ring_budget(const bc_shard_t *shard, unsigned mine)
 #define SEQ_BLOCK 64
 static uint64_t next_seq = 1;
 static uint64_t seq_epoch;
-#define BC_TLS __attribute__((tls_model("initial-exec")))
 static __thread uint64_t seq_next BC_TLS;
 static __thread uint64_t seq_end BC_TLS;
 static __thread uint64_t seq_thread_epoch BC_TLS;
@@ -157,9 +193,17 @@ void bc_table_init(void)
 {
     for (unsigned i = 0; i < SHARD_COUNT; i++)
         shards[i].group = i / GROUP_SHARDS;
+    for (unsigned g = 0; g < GROUP_COUNT; g++) {
+        uint8_t bytes[GROUP_COUNT];
+        memset(bytes, 0xFF, sizeof bytes);
+        bytes[g] = 0;
+        memcpy(&others_mask[g], bytes, sizeof bytes);
+    }
     quarantine_per_shard = (size_t)bc_opt.quarantine_kb * 1024 / GROUP_SHARDS;
-    for (unsigned n = 0; n <= RINGS_PER_SHARD; n++)
-        budget_by_users[n] = quarantine_per_shard / (n ? n : 1);
+    for (unsigned users = 0; users <= RINGS_PER_SHARD; users++)
+        for (unsigned groups = 0; groups <= GROUP_COUNT; groups++)
+            budgets[users][groups] =
+                quarantine_per_shard / (users ? users : 1) / (groups ? groups : 1);
 }
 
 /* The hash of BSTR's 16-byte granule (two BSTRs share one only with blocks
@@ -190,8 +234,6 @@ static void filter_adjust(bc_shard_t *shard, uintptr_t bstr, int delta)
 /* Only a BSTR's own granule is counted. The block start 8 bytes before
  * shares it, or lies in the one before; 4 bytes before lies in one of the
  * two: so P's granule and the next one's tell. */
-typedef uint32_t group_counters_t __attribute__((may_alias));
-_Static_assert(sizeof(group_counters_t) == GROUP_COUNT, "one load reads a hash's counters");
 
 __attribute__((no_sanitize("address"))) static bool filter_has(uintptr_t p)
 {
@@ -261,20 +303,56 @@ static void spin_unlock(int *lock)
     __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
 }
 
+/* Can GROUP hold a record of BSTR? Read without the group's lock: a record
+ * another thread made is counted before that thread's call returned. */
+static bool group_may_hold(unsigned group, uintptr_t bstr)
+{
+    return __atomic_load_n(&filters[filter_slot(hash_of(bstr))][group], __ATOMIC_RELAXED) != 0;
+}
+
+/* A record of BSTR left in another group: its memory was freed where the
+ * shim could not see (a runtime's internal free) and is being reused. The
+ * new record goes into that record's shard, where uthash finds the newer
+ * of the two first, wherever the lookup comes from. */
+BC_NOINLINE static bc_shard_t *lock_older_record(unsigned home, uintptr_t bstr)
+{
+    for (unsigned i = 1; i < GROUP_COUNT; i++) {
+        unsigned group = (home + i) % GROUP_COUNT;
+        if (!group_may_hold(group, bstr))
+            continue;
+        bc_shard_t *shard = shard_in(group, bstr);
+        spin_lock(&shard->lock);
+        if (bc_shard_find(shard, bstr))
+            return shard;
+        spin_unlock(&shard->lock);
+    }
+    return NULL;
+}
+
 bc_shard_t *bc_table_lock_home(uintptr_t bstr)
 {
-    bc_shard_t *shard = shard_in(my_ring(), bstr);
-    spin_lock(&shard->lock);
+    unsigned home = my_slot();
+    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(hash_of(bstr))];
+    group_counters_t elsewhere = __atomic_load_n(all, __ATOMIC_RELAXED) & others_mask[home];
+    bc_shard_t *shard = BC_UNLIKELY(elsewhere) ? lock_older_record(home, bstr) : NULL;
+    if (!shard) {
+        shard = shard_in(home, bstr);
+        spin_lock(&shard->lock);
+    }
     return shard;
 }
 
-/* Not in this thread's group: the others in turn. */
+/* Not in this thread's group: the other groups that may hold it (by the
+ * filter), in turn. */
 BC_NOINLINE static bc_shard_t *lock_find_elsewhere(bc_shard_t *shard, unsigned home,
                                                    uintptr_t bstr, bc_record_t **rec)
 {
     for (unsigned i = 1; i < GROUP_COUNT; i++) {
+        unsigned group = (home + i) % GROUP_COUNT;
+        if (!group_may_hold(group, bstr))
+            continue;
         spin_unlock(&shard->lock);
-        shard = shard_in((home + i) % GROUP_COUNT, bstr);
+        shard = shard_in(group, bstr);
         spin_lock(&shard->lock);
         if ((*rec = bc_shard_find(shard, bstr)) != NULL)
             break;
@@ -284,7 +362,7 @@ BC_NOINLINE static bc_shard_t *lock_find_elsewhere(bc_shard_t *shard, unsigned h
 
 bc_shard_t *bc_table_lock_find(uintptr_t bstr, bc_record_t **rec)
 {
-    unsigned home = my_ring();
+    unsigned home = my_slot();
     bc_shard_t *shard = shard_in(home, bstr);
     spin_lock(&shard->lock);
     if (BC_LIKELY((*rec = bc_shard_find(shard, bstr)) != NULL))
@@ -298,9 +376,12 @@ bc_shard_t *bc_table_trylock_find(uintptr_t bstr, bc_record_t **rec)
     unsigned home = my_slot_plus_one ? my_slot_plus_one - 1 : 0;
     bc_shard_t *shard = NULL;
     for (unsigned i = 0; i < GROUP_COUNT; i++) {
+        unsigned group = (home + i) % GROUP_COUNT;
+        if (shard && !group_may_hold(group, bstr))
+            continue; /* (the home group is looked in regardless) */
         if (shard)
             spin_unlock(&shard->lock);
-        shard = shard_in((home + i) % GROUP_COUNT, bstr);
+        shard = shard_in(group, bstr);
         if (!spin_trylock(&shard->lock))
             return NULL;
         if ((*rec = bc_shard_find(shard, bstr)) != NULL)
@@ -461,7 +542,7 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
     rec->free_stack = free_stack;
     shard->counts.frees++;
     unsigned mine = my_ring();
-    size_t budget = ring_budget(shard, mine), footprint = bc_footprint(rec);
+    size_t budget = ring_budget(shard), footprint = bc_footprint(rec);
     quarantine_ring_t *q = &shard->rings[mine];
     /* One larger than the shard's whole share would only push everything
      * out, itself included: it skips the quarantine (and the poisoning, which
@@ -596,6 +677,6 @@ void bc_table_child_after_fork(void)
     first_own_seq = next_seq;
     /* Only this thread lives on: the other slots' rings are drained. */
     for (unsigned r = 0; r < RINGS_PER_SHARD; r++)
-        slot_users[r] = my_slot_plus_one == r + 1;
-    live_users = my_slot_plus_one != 0;
+        slot_users[r] = my_ring_counted && my_slot_plus_one == r + 1;
+    live_users = my_ring_counted;
 }

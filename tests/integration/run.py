@@ -200,8 +200,8 @@ def case_threads(t):
 def case_errno_kept(t):
     r = run("BC_SCENARIOS", ["errno_kept"], "exitcode=0")
     t.eq(r.status, 0, "exit 0", r.stderr)
-    t.ok("errno kept everywhere" in r.stdout, "every Sys* call leaves errno as the program set it, "
-         "on both threads", r.stdout)
+    t.ok("errno kept everywhere" in r.stdout, "every Sys* call leaves errno as the program set it: "
+         "the first (which sets the shim up), error paths, a second thread's", r.stdout)
     t.eq(r.summary("double_free"), 3, "each round's double free was reported")
 
 

@@ -249,18 +249,39 @@ static int scenario_zero(void)
     return tap_done();
 }
 
+enum { OWN_FREES = 3 };
+
 typedef struct other_thread {
     bc_bstr_t *strings;
     size_t count;
     pthread_barrier_t retired, may_exit;
+    bc_bstr_t own[OWN_FREES]; /* made and freed by the thread, in one shard */
+    unsigned own_held;        /* of those, still quarantined */
 } other_thread_t;
 
-/* Retire every string, then stay alive until told. */
+static bc_shard_t *shard_of(bc_bstr_t p);
+
+/* Retire every string (another thread's), then OWN_FREES of its own in one
+ * shard of its group; then stay alive until told. */
 static void *retire_all(void *arg)
 {
     other_thread_t *o = arg;
     for (size_t i = 0; i < o->count; i++)
         retire(o->strings[i], 200);
+    bc_shard_t *target = NULL;
+    for (unsigned n = 0; n < OWN_FREES;) {
+        bc_bstr_t b = bc_own_alloc(NULL, 0, 0); /* the others are never freed */
+        if (!b)
+            break;
+        if (!target)
+            target = shard_of(b);
+        if (shard_of(b) == target && insert(b, 0, 500))
+            o->own[n++] = b;
+    }
+    for (unsigned n = 0; n < OWN_FREES; n++)
+        retire(o->own[n], 501);
+    for (unsigned n = 0; n < OWN_FREES; n++)
+        o->own_held += find((uintptr_t)o->own[n]) != NULL;
     pthread_barrier_wait(&o->retired);
     pthread_barrier_wait(&o->may_exit);
     return NULL;
@@ -285,7 +306,7 @@ static bc_bstr_t in_shard(bc_shard_t *target, uint32_t bytes, bc_bstr_t *rejecte
  * 16). */
 static int scenario_small(void)
 {
-    tap_plan(18);
+    tap_plan(19);
     enum { POOL = 20000, NEED = 19, MINE = 5, OTHERS = 10 };
     bc_bstr_t *pool = calloc(POOL, sizeof *pool);
     if (!pool)
@@ -379,13 +400,16 @@ static int scenario_small(void)
     for (int i = 1; i < MINE; i++)
         findable += find((uintptr_t)same[i]) != NULL;
     tap_is_uint(findable, 4, "another thread's frees release none of this thread's");
-    /* Its ring in this thread's shard has a quarter of a ring's share (two
-     * live users: 64 / 2 / 4 = 8 bytes): of its ten 16-byte blocks, only
-     * the newest is held, alone. */
+    /* It freed only this thread's BSTRs at first, so its ring here had a
+     * whole ring's share (two live users: 64 / 2 = 32 bytes): of its ten
+     * 16-byte blocks, the newest two are held. */
     findable = 0;
     for (int i = 0; i < OTHERS; i++)
         findable += find((uintptr_t)same[MINE + i]) != NULL;
-    tap_is_uint(findable, 1, "a ring in another thread's shard holds a quarter share");
+    tap_is_uint(findable, 2, "a thread freeing only another thread's BSTRs keeps a whole share");
+    /* Then it freed into its own group too: two groups, half a share each
+     * (16 bytes), so of its own three blocks only the newest is held. */
+    tap_is_uint(o.own_held, 1, "a thread freeing into two groups keeps half a share in each");
     /* While it lives, each ring has half the shard's share (32 bytes); a
      * 64-byte block is still held, alone. */
     size_t n40 = 0;
@@ -468,9 +492,56 @@ static unsigned found_where_put(const inserter_t *who)
     return found;
 }
 
+/* Two threads at once, each freeing what the other made. */
+typedef struct crosser {
+    inserter_t made;
+    inserter_t *other;
+    pthread_barrier_t *both_made;
+    unsigned retired;
+} crosser_t;
+
+static void *cross(void *arg)
+{
+    crosser_t *c = arg;
+    insert_all(&c->made);
+    pthread_barrier_wait(c->both_made);
+    for (unsigned i = 0; i < PER_THREAD; i++)
+        c->retired += retire(c->other->strings[i], 900);
+    return NULL;
+}
+
+static unsigned freed_by_cross(const inserter_t *who)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < PER_THREAD; i++) {
+        bc_record_t *rec = find((uintptr_t)who->strings[i]);
+        n += rec && rec->state == BC_FREED && rec->free_stack == 900;
+    }
+    return n;
+}
+
+typedef struct again {
+    bc_bstr_t bstr;
+    const uintptr_t *first_group; /* the first thread's shards, sorted */
+    size_t nfirst;
+    bool inserted;
+} again_t;
+
+/* Insert A's BSTR again, from a thread whose new BSTRs go to shards the
+ * first thread never used (another group). */
+static void *insert_again(void *arg)
+{
+    again_t *a = arg;
+    bc_bstr_t fresh = bc_own_alloc(NULL, 0, 2);
+    uintptr_t mine = fresh ? (uintptr_t)shard_of(fresh) : 0;
+    if (mine && !bsearch(&mine, a->first_group, a->nfirst, sizeof mine, cmp_uintptr))
+        a->inserted = insert(a->bstr, 2, 77);
+    return NULL;
+}
+
 static int scenario_threads(void)
 {
-    tap_plan(8);
+    tap_plan(12);
     static inserter_t mine, theirs;
     pthread_t t;
     insert_all(&mine);
@@ -481,16 +552,13 @@ static int scenario_threads(void)
                 PER_THREAD);
 
     /* No shard holds records of both. */
-    uintptr_t *all = malloc(2 * PER_THREAD * sizeof *all);
-    if (!all)
-        return 1;
+    static uintptr_t all[PER_THREAD]; /* this thread's shards, sorted */
     memcpy(all, mine.shards, sizeof mine.shards);
     qsort(all, PER_THREAD, sizeof *all, cmp_uintptr);
     unsigned shared = 0;
     for (unsigned i = 0; i < PER_THREAD; i++)
         shared += bsearch(&theirs.shards[i], all, PER_THREAD, sizeof *all, cmp_uintptr) != NULL;
     tap_is_uint(shared, 0, "the other thread's records are in shards this thread never used");
-    free(all);
 
     tap_is_uint(found_where_put(&mine), PER_THREAD, "this thread finds its own records");
     tap_is_uint(found_where_put(&theirs), PER_THREAD,
@@ -515,6 +583,46 @@ static int scenario_threads(void)
     tap_ok(c.allocations == 2 * PER_THREAD && c.frees == PER_THREAD,
            "counts: %llu allocations, %llu frees", (unsigned long long)c.allocations,
            (unsigned long long)c.frees);
+
+    /* Both at once: each frees the other's, while the other frees its. */
+    static crosser_t a, b;
+    pthread_barrier_t both_made;
+    pthread_barrier_init(&both_made, NULL, 2);
+    a.other = &b.made;
+    b.other = &a.made;
+    a.both_made = b.both_made = &both_made;
+    pthread_t ta, tb;
+    if (pthread_create(&ta, NULL, cross, &a) != 0 || pthread_create(&tb, NULL, cross, &b) != 0)
+        return tap_done();
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    tap_ok(a.made.failed + b.made.failed == 0 && a.retired == PER_THREAD &&
+               b.retired == PER_THREAD,
+           "two threads at once each free the other's %d records (%u, %u)", PER_THREAD,
+           a.retired, b.retired);
+    tap_ok(freed_by_cross(&a.made) == PER_THREAD && freed_by_cross(&b.made) == PER_THREAD,
+           "every one of them is found freed, with its free's stack");
+    bc_table_lock_all(); /* would hang on a shard left locked */
+    bc_table_unlock_all();
+    tap_ok(true, "no shard was left locked");
+
+    /* A BSTR's memory freed where the shim could not see and made again
+     * on another thread: the newer record goes next to the older one, so
+     * that it is found first even from the older one's group (as uthash
+     * finds the newer of two in one shard). */
+    bc_bstr_t reused = bc_own_alloc("ab", 2, 2);
+    if (!reused || !insert(reused, 2, 76))
+        return tap_done();
+    again_t again = {reused, all, PER_THREAD, false};
+    for (int tries = 0; tries < 4 && !again.inserted; tries++) { /* slots go in turn */
+        pthread_t t2;
+        if (pthread_create(&t2, NULL, insert_again, &again) != 0)
+            return tap_done();
+        pthread_join(t2, NULL);
+    }
+    bc_record_t *newer = find((uintptr_t)reused);
+    tap_ok(again.inserted && newer && newer->alloc_stack == 77,
+           "a BSTR made again on a thread of another group: this thread finds the newer record");
     return tap_done();
 }
 
