@@ -261,7 +261,8 @@ typedef struct bc_counts {
 } bc_counts_t;
 
 void bc_table_init(void);
-/* The shard this thread inserts BSTR into, locked. */
+/* The shard this thread inserts BSTR into, locked: in its own group, or
+ * next to an older record of BSTR another group still has. */
 bc_shard_t *bc_table_lock_home(uintptr_t bstr);
 /* The shard holding BSTR's record, locked, with the record in *REC; when
  * none holds one, *REC is NULL and the shard returned (locked) is only to
@@ -271,7 +272,6 @@ bc_shard_t *bc_table_lock_find(uintptr_t bstr, bc_record_t **rec);
 bc_shard_t *bc_table_trylock_find(uintptr_t bstr, bc_record_t **rec);
 void bc_table_unlock(bc_shard_t *shard);
 /* With the shard locked: */
-bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr);
 /* Insert a new live record; NULL when out of memory. Counts an allocation.
  * Records are never unmapped: a dropped one is reused, its key cleared. */
 bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,

@@ -303,6 +303,14 @@ static void spin_unlock(int *lock)
     __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
 }
 
+/* With SHARD locked. */
+static bc_record_t *shard_find(bc_shard_t *shard, uintptr_t bstr)
+{
+    bc_record_t *rec = NULL;
+    HASH_FIND_BYHASHVALUE(hh, shard->records, (void *)bstr, sizeof bstr, bucket_hash(bstr), rec);
+    return rec;
+}
+
 /* Can GROUP hold a record of BSTR? Read without the group's lock: a record
  * another thread made is counted before that thread's call returned. */
 static bool group_may_hold(unsigned group, uintptr_t bstr)
@@ -322,7 +330,7 @@ BC_NOINLINE static bc_shard_t *lock_older_record(unsigned home, uintptr_t bstr)
             continue;
         bc_shard_t *shard = shard_in(group, bstr);
         spin_lock(&shard->lock);
-        if (bc_shard_find(shard, bstr))
+        if (shard_find(shard, bstr))
             return shard;
         spin_unlock(&shard->lock);
     }
@@ -354,7 +362,7 @@ BC_NOINLINE static bc_shard_t *lock_find_elsewhere(bc_shard_t *shard, unsigned h
         spin_unlock(&shard->lock);
         shard = shard_in(group, bstr);
         spin_lock(&shard->lock);
-        if ((*rec = bc_shard_find(shard, bstr)) != NULL)
+        if ((*rec = shard_find(shard, bstr)) != NULL)
             break;
     }
     return shard;
@@ -365,7 +373,7 @@ bc_shard_t *bc_table_lock_find(uintptr_t bstr, bc_record_t **rec)
     unsigned home = my_slot();
     bc_shard_t *shard = shard_in(home, bstr);
     spin_lock(&shard->lock);
-    if (BC_LIKELY((*rec = bc_shard_find(shard, bstr)) != NULL))
+    if (BC_LIKELY((*rec = shard_find(shard, bstr)) != NULL))
         return shard;
     return lock_find_elsewhere(shard, home, bstr, rec);
 }
@@ -384,7 +392,7 @@ bc_shard_t *bc_table_trylock_find(uintptr_t bstr, bc_record_t **rec)
         shard = shard_in(group, bstr);
         if (!spin_trylock(&shard->lock))
             return NULL;
-        if ((*rec = bc_shard_find(shard, bstr)) != NULL)
+        if ((*rec = shard_find(shard, bstr)) != NULL)
             break;
     }
     return shard;
@@ -395,12 +403,6 @@ void bc_table_unlock(bc_shard_t *shard)
     spin_unlock(&shard->lock);
 }
 
-bc_record_t *bc_shard_find(bc_shard_t *shard, uintptr_t bstr)
-{
-    bc_record_t *rec = NULL;
-    HASH_FIND_BYHASHVALUE(hh, shard->records, (void *)bstr, sizeof bstr, bucket_hash(bstr), rec);
-    return rec;
-}
 
 static bc_record_t *new_record(bc_shard_t *shard)
 {
