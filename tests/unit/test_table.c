@@ -269,15 +269,22 @@ static void *retire_all(void *arg)
     for (size_t i = 0; i < o->count; i++)
         retire(o->strings[i], 200);
     bc_shard_t *target = NULL;
-    for (unsigned n = 0; n < OWN_FREES;) {
-        bc_bstr_t b = bc_own_alloc(NULL, 0, 0); /* the others are never freed */
+    enum { TRIES = 4096 };
+    static bc_bstr_t others[TRIES]; /* kept until the search ends: no address comes back */
+    unsigned nothers = 0;
+    for (unsigned n = 0; n < OWN_FREES && nothers < TRIES;) {
+        bc_bstr_t b = bc_own_alloc(NULL, 0, 0);
         if (!b)
             break;
         if (!target)
             target = shard_of(b);
         if (shard_of(b) == target && insert(b, 0, 500))
             o->own[n++] = b;
+        else
+            others[nothers++] = b;
     }
+    for (unsigned i = 0; i < nothers; i++)
+        bc_own_release(others[i], 0);
     for (unsigned n = 0; n < OWN_FREES; n++)
         retire(o->own[n], 501);
     for (unsigned n = 0; n < OWN_FREES; n++)
@@ -536,6 +543,8 @@ static void *insert_again(void *arg)
     uintptr_t mine = fresh ? (uintptr_t)shard_of(fresh) : 0;
     if (mine && !bsearch(&mine, a->first_group, a->nfirst, sizeof mine, cmp_uintptr))
         a->inserted = insert(a->bstr, 2, 77);
+    if (fresh)
+        bc_own_release(fresh, 2);
     return NULL;
 }
 
