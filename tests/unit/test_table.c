@@ -25,6 +25,15 @@ static bc_record_t *find(uintptr_t p)
     return rec;
 }
 
+/* How many of the N BSTRs at P still have a record (live or quarantined). */
+static unsigned findable_of(const bc_bstr_t *p, int n)
+{
+    unsigned found = 0;
+    for (int i = 0; i < n; i++)
+        found += find((uintptr_t)p[i]) != NULL;
+    return found;
+}
+
 static bool insert(bc_bstr_t p, uint32_t bytes, bc_stack_id_t stack)
 {
     bc_shard_t *shard = bc_table_lock_home((uintptr_t)p);
@@ -386,9 +395,7 @@ static int scenario_small(void)
     bc_counts_t before = bc_table_counts();
     tap_ok(retire(big, 10), "retire the 100-byte record");
     tap_ok(find((uintptr_t)big) == NULL, "a block larger than the share leaves at once");
-    findable = 0;
-    for (int i = 1; i < 5; i++)
-        findable += find((uintptr_t)same[i]) != NULL;
+    findable = findable_of(same + 1, 4);
     tap_is_uint(findable, 4, "and leaves the older quarantined records in place");
     bc_counts_t after = bc_table_counts();
     tap_is_uint(after.frees, before.frees + 1, "counts: one more free");
@@ -403,16 +410,12 @@ static int scenario_small(void)
     if (pthread_create(&t, NULL, retire_all, &o) != 0)
         return tap_done();
     pthread_barrier_wait(&o.retired);
-    findable = 0;
-    for (int i = 1; i < MINE; i++)
-        findable += find((uintptr_t)same[i]) != NULL;
+    findable = findable_of(same + 1, MINE - 1);
     tap_is_uint(findable, 4, "another thread's frees release none of this thread's");
     /* It freed only this thread's BSTRs at first, so its ring here had a
      * whole ring's share (two live users: 64 / 2 = 32 bytes): of its ten
      * 16-byte blocks, the newest two are held. */
-    findable = 0;
-    for (int i = 0; i < OTHERS; i++)
-        findable += find((uintptr_t)same[MINE + i]) != NULL;
+    findable = findable_of(same + MINE, OTHERS);
     tap_is_uint(findable, 2, "a thread freeing only another thread's BSTRs keeps a whole share");
     /* Then it freed into its own group too: two groups, half a share each
      * (16 bytes), so of its own three blocks only the newest is held. */
@@ -433,13 +436,9 @@ static int scenario_small(void)
     bc_bstr_t *later = same + MINE + OTHERS;
     for (int i = 0; i < NEED - MINE - OTHERS; i++)
         retire(later[i], 300);
-    findable = 0;
-    for (int i = 0; i < NEED - MINE - OTHERS; i++)
-        findable += find((uintptr_t)later[i]) != NULL;
+    findable = findable_of(later, NEED - MINE - OTHERS);
     tap_is_uint(findable, 4, "after the other thread's exit, four blocks fit this thread's ring");
-    findable = 0;
-    for (int i = 0; i < OTHERS; i++)
-        findable += find((uintptr_t)same[MINE + i]) != NULL;
+    findable = findable_of(same + MINE, OTHERS);
     tap_is_uint(findable, 0, "and the exited thread's ring was drained");
 
     for (size_t i = 0; i < n; i++)
