@@ -99,6 +99,10 @@ static inline void bc_ensure_init(void)
         bc_init_slow();
 }
 
+/* ------------------------------------------------------------ "dlclose.c" */
+/* The real dlclose (the shim's own calls skip the wrapper's work). */
+int bc_real_dlclose(void *handle);
+
 /* ----------------------------------------------------------- "watchdog.c" */
 /* The exit report may hang (exit() was called inside a Sys* call): end the
  * process after a few seconds with a warning if it has not finished. */
@@ -138,6 +142,21 @@ bool bc_platform_module_of(uintptr_t addr, bc_module_t *out);
 void *bc_platform_next_symbol(const char *name);
 /* MODULE's own definition of NAME (not a dependency's), or NULL. */
 void *bc_platform_module_symbol(const bc_module_t *module, const char *name);
+/* The loaded modules, up to MAX, in the loader's order; *TAIL_NEXT gets the
+ * word that turns non-NULL when another module is loaded. */
+int bc_platform_modules(bc_module_t *out, int max, void *const **tail_next);
+/* Wait until no dlopen() of PATH is in progress; false when it is not
+ * loaded (any more). */
+bool bc_platform_module_settled(const char *path, int (*real_dlclose)(void *));
+/* Point M's PLT and GOT slots of NAMES[i] that lead to the shim (or are not
+ * bound yet) at TO[i]: the number patched, -1 when a slot could not be. */
+int bc_platform_patch_calls(const bc_module_t *m, const char *const names[], void *const to[],
+                            int n, uintptr_t shim_lo, uintptr_t shim_hi);
+/* dlopen(FILE, MODE) as if CALLER (a return address) had called it: its
+ * RUNPATH/RPATH, not the shim's, for a bare name. */
+void *bc_platform_dlopen_for(void *(*real_dlopen)(const char *, int),
+                             int (*real_dlclose)(void *), const char *file, int mode,
+                             uintptr_t caller);
 
 /* -------------------------------------------------------------- "stack.c" */
 #define BC_MAX_FRAMES 256
@@ -276,14 +295,26 @@ void bc_table_unlock(bc_shard_t *shard);
  * Records are never unmapped: a dropped one is reused, its key cleared. */
 bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
                              bc_stack_id_t stack, int runtime);
+/* Records pushed out of the quarantine: detached from the table under its
+ * lock, copied here, and released by the caller after the unlock, since
+ * releasing calls foreign code (a real runtime's SysFreeString, free()). */
+#define BC_EVICT_MAX 8
+typedef struct bc_evicted {
+    unsigned count;
+    bc_record_t rec[BC_EVICT_MAX];
+} bc_evicted_t;
 /* Mark REC freed (counts a free) and hold it in quarantine; records pushed
- * out of the quarantine are released (their memory returned). */
-void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack);
+ * out of the quarantine go to OUT (release them after the unlock). */
+void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack,
+                     bc_evicted_t *out);
 /* Forget REC without touching its memory (someone else released it);
  * counts a free if it was live. */
 void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec);
 /* Release every quarantined record of RUNTIME now (its module goes away). */
 void bc_table_flush_runtime(int runtime);
+/* Every record of runtime FROM now belongs to TO (an unloaded runtime's
+ * live BSTRs become orphans). */
+void bc_table_retag_runtime(int from, int to);
 /* Lock every shard (report time, fork) and unlock them again. */
 void bc_table_lock_all(void);
 void bc_table_unlock_all(void);
@@ -367,27 +398,70 @@ enum {
     BC_FN_FREE, BC_FN_LEN, BC_FN_BYTE_LEN, BC_FN_ADDREF, BC_FN_RELEASE, BC_FN_COUNT
 };
 #define BC_RUNTIME_OWN 0
-#define BC_MAX_RUNTIMES 16 /* the record keeps the index in 4 bits */
+/* A record whose runtime's module was unloaded: still a leak with its
+ * stacks, but its memory is never read and never released. */
+#define BC_RUNTIME_ORPHAN 15
+#define BC_MAX_RUNTIMES 16 /* the record keeps the index in 4 bits; 1..14 are real */
 
 typedef struct bc_runtime {
     void *fn[BC_FN_COUNT]; /* the real functions; NULL where missing */
     unsigned width;        /* OLECHAR width learned from its answers; 0 unknown */
+    uintptr_t lo, hi;      /* the module that defines them */
+    bool in_use;
     char module[240];
 } bc_runtime_t;
 
 extern bc_runtime_t bc_runtimes[BC_MAX_RUNTIMES];
-/* The runtime for a call from return address RA: BC_RUNTIME_OWN or the
- * index of a real one. */
-int bc_runtime_for_caller(uintptr_t ra);
-/* A module in [LO, HI) went away: resolve its range afresh. */
-void bc_runtimes_forget(uintptr_t lo, uintptr_t hi);
-/* The module in [LO, HI) is being dlclose()d: forget it, and release the
- * quarantined BSTRs of a runtime that lives there while its code exists. */
+/* What a call through the global scope reaches, as the dynamic linker
+ * would bind it without the shim: a real runtime, or BC_RUNTIME_OWN. */
+extern int bc_default_runtime;
+/* A word that is NULL while the default answers every call: it points at
+ * the link map's last l_next (modules were loaded since the last look), or
+ * at a word that is never NULL while a module may call through its own
+ * PLT slots before they were pointed at its runtime's entry points. */
+extern void *const *bc_modules_watch;
+/* The runtime this thread is calling into (0: none). A Sys* call made
+ * meanwhile is that runtime's own (through its PLT, a tail call or not),
+ * and goes straight to it. */
+extern __thread int bc_forwarding_rt __attribute__((tls_model("initial-exec")));
+int bc_runtime_slow(uintptr_t ra);
+/* The runtime for a top-level call that came through the generic entry
+ * points, RA its return address (consulted only while a module is loading
+ * or could not be patched). */
+static inline int bc_runtime_for_entry(uintptr_t ra)
+{
+    if (BC_LIKELY(*__atomic_load_n(&bc_modules_watch, __ATOMIC_ACQUIRE) == NULL))
+        return __atomic_load_n(&bc_default_runtime, __ATOMIC_RELAXED);
+    return bc_runtime_slow(ra);
+}
+/* Per runtime index, its ten entry points (entry.c): a module whose calls
+ * must reach its own runtime gets its PLT slots pointed at these. */
+extern void *const bc_runtime_entries[BC_MAX_RUNTIMES][BC_FN_COUNT];
+/* After options: set up for the mode (no dynamic-linker call). */
+void bc_runtimes_init(void);
+/* Look at the loaded modules now (the constructor, and after dlopen):
+ * the global runtime, and runtimes local to a module. Takes no shim lock
+ * across a dynamic-linker call. */
+void bc_runtimes_scan(void);
+/* dlopen() is in progress on some thread (COUNT +1 / -1): calls are
+ * answered by their return address meanwhile (constructors). */
+void bc_runtimes_loading(int count);
+/* The module in [LO, HI) is being dlclose()d (before: release what its
+ * runtime holds in the quarantine while its code exists) or was (after,
+ * when it is gone: its live BSTRs become orphans, its slot free). */
 void bc_runtimes_closing(uintptr_t lo, uintptr_t hi);
+void bc_runtimes_closed(uintptr_t lo, uintptr_t hi);
+/* A call was forwarded: the report says mode "forward". */
+void bc_runtime_note_forward(void);
 /* "forward" once any call was forwarded, else "own". */
 const char *bc_runtimes_mode(void);
 /* The OLECHAR width of REC's runtime. */
 unsigned bc_record_width(const bc_record_t *rec);
+/* May REC's memory be read (not an orphan)? */
+static inline bool bc_record_readable(const bc_record_t *rec)
+{
+    return BC_RECORD_RUNTIME(rec) != BC_RUNTIME_ORPHAN;
+}
 /* fork: held across it; the child starts the locks afresh. */
 void bc_runtimes_lock(void);
 void bc_runtimes_unlock(void);
@@ -400,7 +474,11 @@ int bc_forward_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, 
 void bc_forward_free(int rt, bc_bstr_t bstr);
 uint32_t bc_forward_byte_len(int rt, bc_bstr_t bstr);
 uint32_t bc_forward_len(int rt, bc_bstr_t bstr);
-void bc_forward_learn_width(int rt, bc_bstr_t bstr);
+/* Learn RT's OLECHAR width from BSTR, just made by request (KIND, PSZ, LEN). */
+void bc_forward_learn_width(int rt, bc_bstr_t bstr, bc_alloc_kind_t kind, const void *psz,
+                            unsigned len);
+/* The 4-byte prefix before a BSTR's data, read directly. */
+uint32_t bc_raw_prefix(bc_bstr_t bstr);
 bc_hresult_t bc_forward_addref(int rt, bc_bstr_t bstr);
 void bc_forward_release(int rt, bc_bstr_t bstr);
 
@@ -427,9 +505,11 @@ size_t bc_olestr_units(const void *psz, unsigned width);
 #define BC_NOT_A_BSTR ((void *)-1)
 bool bc_track_foreign_free(void *p, const char *fn);
 void *bc_track_foreign_realloc(void *p, size_t size);
-/* Table hooks: a record enters the quarantine, or leaves the table. */
+/* Table hook: a record enters the quarantine (its body is poisoned). */
 void bc_on_retire(bc_record_t *rec);
-void bc_on_evict(bc_record_t *rec);
+/* Give back the memory of records that left the quarantine (no lock held):
+ * writes after free are checked first. */
+void bc_release_evicted(const bc_evicted_t *out);
 /* Check every record for damage (overflow, prefix, writes after free);
  * all shards locked. */
 void bc_track_audit_all(void);

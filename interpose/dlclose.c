@@ -1,11 +1,20 @@
-/* The dlclose() wrapper. A module's symbols and line tables leave with it,
- * but the stacks stored in the depot still point into it, and the report
- * reads them only at exit. So before the real dlclose, every stored
- * address that lies in the module is resolved into the symbolize cache
- * (which keeps copies of the strings), and the libdw session, whose view
- * of the loaded modules is about to go stale, is closed. The wrapper's own
- * path is a load, a few tests and the call; the work is a noinline slow
- * path, skipped inside the shim's own calls (libdw may dlclose). */
+/* The dlopen() and dlclose() wrappers.
+ *
+ * dlopen: a module loaded at run time may bring a BSTR runtime of its own
+ * (runtimes.c). While the real dlopen runs, its constructors' calls are
+ * told apart by return address; when it returns, the new modules are
+ * looked at before the program can call into them. The real dlopen is
+ * asked as if the program had called it (its RUNPATH, not the shim's).
+ *
+ * dlclose: a module's symbols and line tables leave with it, but the
+ * stacks stored in the depot still point into it, and the report reads
+ * them only at exit. So before the real dlclose, every stored address
+ * that lies in the module is resolved into the symbolize cache (which
+ * keeps copies of the strings), a runtime living there releases what
+ * waits in the quarantine, and after it, if the module is really gone,
+ * its runtime's live BSTRs become orphans. The wrappers' own path is a
+ * load, a few tests and the call; the work is skipped inside the shim's
+ * own calls (libdw may dlclose). */
 #include "bc.h"
 #include "report.h"
 
@@ -15,49 +24,111 @@
 #include <string.h>
 
 typedef int (*dlclose_fn_t)(void *);
+typedef void *(*dlopen_fn_t)(const char *, int);
 
 static dlclose_fn_t real_dlclose;
+static dlopen_fn_t real_dlopen;
 
-BC_NOINLINE static dlclose_fn_t resolve_real_dlclose(void)
+BC_NOINLINE static void resolve_real(void)
 {
-    void *sym = dlsym(RTLD_NEXT, "dlclose");
-    dlclose_fn_t fn;
-    memcpy(&fn, &sym, sizeof fn);
-    if (!fn)
-        bc_warn("cannot find the real dlclose; dlclose fails");
-    __atomic_store_n(&real_dlclose, fn, __ATOMIC_RELEASE);
-    return fn;
+    void *c = dlsym(RTLD_NEXT, "dlclose");
+    void *o = dlsym(RTLD_NEXT, "dlopen");
+    dlclose_fn_t fc;
+    dlopen_fn_t fo;
+    memcpy(&fc, &c, sizeof fc);
+    memcpy(&fo, &o, sizeof fo);
+    if (!fc || !fo)
+        bc_warn("cannot find the real dlopen/dlclose; they fail");
+    __atomic_store_n(&real_dlopen, fo, __ATOMIC_RELEASE);
+    __atomic_store_n(&real_dlclose, fc, __ATOMIC_RELEASE);
 }
 
-BC_NOINLINE static void before_unload(void *handle)
+int bc_real_dlclose(void *handle)
+{
+    if (BC_UNLIKELY(!__atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE)))
+        resolve_real();
+    return real_dlclose ? real_dlclose(handle) : -1;
+}
+
+static void *dlopen_as_caller(const char *file, int mode, uintptr_t caller)
+{
+    return bc_platform_dlopen_for(real_dlopen, real_dlclose, file, mode, caller);
+}
+
+static void loading_done(int *token)
+{
+    if (*token)
+        bc_runtimes_loading(-1);
+}
+
+BC_EXPORT void *dlopen(const char *file, int mode)
+{
+    uintptr_t caller = (uintptr_t)__builtin_return_address(0);
+    if (BC_UNLIKELY(!__atomic_load_n(&real_dlopen, __ATOMIC_ACQUIRE)))
+        resolve_real();
+    if (!real_dlopen)
+        return NULL;
+    if (!bc_ready || bc_finished || bc_depth > 0 || bc_opt.mode == BC_MODE_OWN)
+        return dlopen_as_caller(file, mode, caller);
+    int errno_was = errno;
+    /* a throwing constructor must not leave the count raised */
+    int token __attribute__((cleanup(loading_done))) = 1;
+    bc_runtimes_loading(1);
+    errno = errno_was;
+    void *handle = dlopen_as_caller(file, mode, caller);
+    if (handle) {
+        errno_was = errno;
+        bc_runtimes_scan();
+        errno = errno_was;
+    }
+    return handle;
+}
+
+/* The extent of HANDLE's module, from its dynamic section (which lies
+ * inside its own segments). */
+static bool extent_of(void *handle, uintptr_t *lo, uintptr_t *hi)
 {
     struct link_map *map = NULL;
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map || !map->l_ld)
+        return false;
+    return bc_module_range((uintptr_t)map->l_ld, lo, hi);
+}
+
+BC_NOINLINE static int close_watched(void *handle, int caller_errno)
+{
     uintptr_t lo, hi;
     bc_depth++;
-    /* l_ld, the module's dynamic section, lies inside its own segments. */
-    if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_ld &&
-        bc_module_range((uintptr_t)map->l_ld, &lo, &hi)) {
+    bool known = extent_of(handle, &lo, &hi);
+    if (known) {
         bc_symbolize_range(lo, hi);
-        /* A runtime living there must not be called after the unload:
-         * release its quarantined BSTRs now and resolve callers afresh. */
-        bc_runtimes_closing(lo, hi);
+        bc_runtimes_closing(lo, hi); /* while its code is still there */
         bc_stack_cache_invalidate(); /* cached stacks may end in its code */
     }
+    errno = caller_errno;
+    int result = real_dlclose(handle);
+    int errno_was = errno;
+    bc_module_t now;
+    /* still there (other references, RTLD_NODELETE) or gone */
+    if (known && result == 0 && !(bc_platform_module_of(lo, &now) && now.lo == lo))
+        bc_runtimes_closed(lo, hi);
+    errno = errno_was;
     bc_depth--;
+    return result;
 }
 
 BC_EXPORT int dlclose(void *handle)
 {
     int saved_errno = errno;
-    dlclose_fn_t real = __atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE);
-    if (BC_UNLIKELY(!real) && !(real = resolve_real_dlclose()))
+    if (BC_UNLIKELY(!__atomic_load_n(&real_dlclose, __ATOMIC_ACQUIRE)))
+        resolve_real();
+    if (!real_dlclose)
         return -1;
     /* glibc declares the handle nonnull; a caller may still pass NULL, which
      * only the real dlclose should judge. */
     uintptr_t raw;
     memcpy(&raw, &handle, sizeof raw);
-    if (bc_ready && !bc_finished && bc_depth == 0 && raw != 0)
-        before_unload(handle);
     errno = saved_errno;
-    return real(handle);
+    if (bc_ready && !bc_finished && bc_depth == 0 && raw != 0)
+        return close_watched(handle, saved_errno);
+    return real_dlclose(handle);
 }

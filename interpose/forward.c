@@ -1,7 +1,10 @@
 /* Calling a real runtime's Sys* functions (modes forward and auto). The
- * shim's guard is held, so whatever the real function calls through its
- * own PLT comes back to the entry points as a nested call and is passed
- * straight through. Missing functions are stood in for by the ones the
+ * shim's guard is held and bc_forwarding_rt names the runtime, so whatever
+ * the real function calls through its own PLT (a tail call included) comes
+ * back to the entry points as that runtime's own call and is passed
+ * straight to it. An exception thrown by the runtime passes through: the
+ * scope below puts bc_forwarding_rt back (the core is built with
+ * -fexceptions). Missing functions are stood in for by the ones the
  * runtime has; a runtime always has SysFreeString and one allocator. */
 #include "bc.h"
 
@@ -26,6 +29,15 @@ typedef bc_hresult_t (*addref_fn_t)(bc_bstr_t);
     })
 #define HAS(rt, index) (bc_runtimes[rt].fn[index] != NULL)
 
+static void leave_runtime(const int *previous)
+{
+    bc_forwarding_rt = *previous;
+}
+/* For the rest of the enclosing block, this thread is inside runtime RT. */
+#define CALLING(rt)                                                              \
+    int previous_rt_ __attribute__((cleanup(leave_runtime))) = bc_forwarding_rt; \
+    bc_forwarding_rt = (rt)
+
 static unsigned width_of(int rt)
 {
     unsigned w = __atomic_load_n(&bc_runtimes[rt].width, __ATOMIC_RELAXED);
@@ -34,6 +46,7 @@ static unsigned width_of(int rt)
 
 bc_bstr_t bc_forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
 {
+    CALLING(rt);
     switch (kind) {
     case BC_ALLOC_SZ:
         if (HAS(rt, BC_FN_ALLOC))
@@ -60,6 +73,7 @@ bc_bstr_t bc_forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsign
 
 int bc_forward_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, bool is_sz)
 {
+    CALLING(rt);
     if (is_sz && HAS(rt, BC_FN_REALLOC))
         return REAL(realloc_sz_fn_t, rt, BC_FN_REALLOC)(pbstr, psz);
     if (!is_sz && HAS(rt, BC_FN_REALLOC_LEN))
@@ -76,11 +90,13 @@ int bc_forward_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, 
 
 void bc_forward_free(int rt, bc_bstr_t bstr)
 {
+    CALLING(rt);
     REAL(bstr_fn_t, rt, BC_FN_FREE)(bstr);
 }
 
 uint32_t bc_forward_byte_len(int rt, bc_bstr_t bstr)
 {
+    CALLING(rt);
     if (HAS(rt, BC_FN_BYTE_LEN))
         return REAL(len_fn_t, rt, BC_FN_BYTE_LEN)(bstr);
     if (HAS(rt, BC_FN_LEN))
@@ -90,28 +106,73 @@ uint32_t bc_forward_byte_len(int rt, bc_bstr_t bstr)
 
 uint32_t bc_forward_len(int rt, bc_bstr_t bstr)
 {
+    CALLING(rt);
     if (HAS(rt, BC_FN_LEN))
         return REAL(len_fn_t, rt, BC_FN_LEN)(bstr);
     return bc_forward_byte_len(rt, bstr) / width_of(rt);
 }
 
-void bc_forward_learn_width(int rt, bc_bstr_t bstr)
+/* The byte-length prefix as stored, the 4 bytes before the data, where
+ * every runtime of the contract keeps it. */
+uint32_t bc_raw_prefix(bc_bstr_t bstr)
 {
-    if (bc_runtimes[rt].width || !HAS(rt, BC_FN_LEN) || !HAS(rt, BC_FN_BYTE_LEN))
+    uint32_t prefix;
+    memcpy(&prefix, (const char *)bstr - sizeof prefix, sizeof prefix);
+    return prefix;
+}
+
+/* Does PSZ hold exactly UNITS non-zero units of WIDTH bytes, then a zero? */
+static bool holds_units(const void *psz, size_t units, unsigned width)
+{
+    for (size_t i = 0; i <= units; i++) {
+        uint32_t unit = 0;
+        memcpy(&unit, (const char *)psz + i * width, width);
+        if ((unit == 0) != (i == units))
+            return false;
+    }
+    return true;
+}
+
+/* The width, learned once per runtime from a new BSTR: its prefix against
+ * the runtime's SysStringLen, or against the request (a runtime with no
+ * SysStringLen, or one whose answers say nothing). Nothing is assumed:
+ * without a sure answer the width stays unknown. */
+void bc_forward_learn_width(int rt, bc_bstr_t bstr, bc_alloc_kind_t kind, const void *psz,
+                            unsigned len)
+{
+    if (__atomic_load_n(&bc_runtimes[rt].width, __ATOMIC_RELAXED))
         return;
-    unsigned chars = REAL(len_fn_t, rt, BC_FN_LEN)(bstr);
-    unsigned bytes = REAL(len_fn_t, rt, BC_FN_BYTE_LEN)(bstr);
-    if (chars && (bytes / chars == 2 || bytes / chars == 4) && bytes % chars == 0)
-        __atomic_store_n(&bc_runtimes[rt].width, bytes / chars, __ATOMIC_RELAXED);
+    uint32_t prefix = bc_raw_prefix(bstr);
+    unsigned width = 0;
+    if (HAS(rt, BC_FN_LEN)) {
+        CALLING(rt);
+        unsigned chars = REAL(len_fn_t, rt, BC_FN_LEN)(bstr);
+        if (chars && prefix % chars == 0)
+            width = prefix / chars;
+    }
+    if (!width && kind == BC_ALLOC_LEN && len)
+        width = prefix % len == 0 ? prefix / len : 0;
+    if (!width && kind == BC_ALLOC_SZ && psz && prefix) {
+        /* a 16-bit scan never reads past a 32-bit string's terminator */
+        size_t units16 = bc_olestr_units(psz, 2);
+        if (prefix == units16 * 2)
+            width = 2;
+        else if (prefix % 4 == 0 && holds_units(psz, prefix / 4, 4))
+            width = 4;
+    }
+    if (width == 2 || width == 4)
+        __atomic_store_n(&bc_runtimes[rt].width, width, __ATOMIC_RELAXED);
 }
 
 bc_hresult_t bc_forward_addref(int rt, bc_bstr_t bstr)
 {
+    CALLING(rt);
     return HAS(rt, BC_FN_ADDREF) ? REAL(addref_fn_t, rt, BC_FN_ADDREF)(bstr) : BC_S_OK;
 }
 
 void bc_forward_release(int rt, bc_bstr_t bstr)
 {
+    CALLING(rt);
     if (HAS(rt, BC_FN_RELEASE))
         REAL(bstr_fn_t, rt, BC_FN_RELEASE)(bstr);
 }

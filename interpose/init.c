@@ -31,6 +31,7 @@ static void init_once_fn(void)
         bc_warn("guard_pages=1 protects only the BSTRs bstrcheck allocates itself (mode own)");
     }
     bc_table_init();
+    bc_runtimes_init();
     bc_stack_init();
     bc_inject_init();
     if (bc_opt.guard_pages) {

@@ -1,22 +1,40 @@
 /* The shim's life in a process: set up at load, report at exit. Only the
  * shared library has these hooks (the unit tests link the core without
- * them). The exit report runs from the ELF destructor, which the dynamic
- * linker runs after the program's static destructors (exit handlers) and
- * after the destructors of every library that depends on the shim. */
+ * them).
+ *
+ * The report must run after every destructor: the program's static ones,
+ * and every library's, including runtimes that do not link the shim and
+ * so are finalized after it (a runtime that frees a BSTR in its own
+ * destructor has not leaked it). The shim's ELF destructor runs inside
+ * glibc's _dl_fini, itself the first exit handler registered and so the
+ * last to run; an exit handler registered from there (not tied to any
+ * module) runs right after _dl_fini returns, before stdio is flushed and
+ * the process ends. If that registration is refused, the report runs at
+ * once, as before. */
 #include "bc.h"
 #include "report.h"
+
+int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
 
 __attribute__((constructor)) static void bc_constructor(void)
 {
     bc_ensure_init();
+    bc_runtimes_scan(); /* the global runtime, before any user code runs */
 }
 
-__attribute__((destructor)) static void bc_destructor(void)
+static void report_at_exit(void *arg)
 {
-    bc_ensure_init();
+    (void)arg;
     if (BC_UNLIKELY(bc_depth > 0))
         bc_watchdog_arm(); /* exit() from a handler that interrupted a Sys* call */
     int status = bc_report_at_exit();
     if (status != 0)
         bc_exit_now(status);
+}
+
+__attribute__((destructor)) static void bc_destructor(void)
+{
+    bc_ensure_init();
+    if (__cxa_atexit(report_at_exit, NULL, NULL) != 0)
+        report_at_exit(NULL);
 }

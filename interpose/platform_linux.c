@@ -6,7 +6,10 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 typedef struct range_query {
     uintptr_t addr;
@@ -57,7 +60,10 @@ bool bc_platform_module_of(uintptr_t addr, bc_module_t *out)
 
 void *bc_platform_next_symbol(const char *name)
 {
-    return dlsym(RTLD_NEXT, name);
+    void *sym = dlsym(RTLD_NEXT, name);
+    if (!sym)
+        (void)dlerror(); /* the program's next dlerror() is about its own calls */
+    return sym;
 }
 
 /* A pointer from the dynamic section: glibc relocates most of them in
@@ -148,4 +154,223 @@ void *bc_platform_module_symbol(const bc_module_t *module, const char *name)
         return NULL; /* an ifunc would need its resolver run: not worth it here */
     uintptr_t addr = module->base + found->st_value;
     return addr >= module->lo && addr < module->hi ? (void *)addr : NULL;
+}
+
+/* ------------------------------------------------------ module listing */
+
+typedef struct list_query {
+    bc_module_t *out;
+    int max, count;
+    void *const *tail_next;
+} list_query_t;
+
+static int list_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    list_query_t *q = arg;
+    if (q->count == 0) {
+        /* The loader holds its list still while we are called: walk to
+         * its last entry, whose l_next turns non-NULL at the next load. */
+        struct link_map *map = _r_debug.r_map;
+        while (map && map->l_next)
+            map = map->l_next;
+        q->tail_next = map ? (void *const *)&map->l_next : NULL;
+    }
+    if (q->count == q->max || info->dlpi_phnum == 0)
+        return 0;
+    bc_module_t *m = &q->out[q->count];
+    memset(m, 0, sizeof *m);
+    m->lo = UINTPTR_MAX;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_DYNAMIC)
+            m->dynamic = (const void *)(info->dlpi_addr + ph->p_vaddr);
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (start < m->lo)
+            m->lo = start;
+        if (start + ph->p_memsz > m->hi)
+            m->hi = start + ph->p_memsz;
+    }
+    if (m->lo >= m->hi)
+        return 0;
+    m->path = info->dlpi_name ? info->dlpi_name : "";
+    m->base = info->dlpi_addr;
+    q->count++;
+    return 0;
+}
+
+int bc_platform_modules(bc_module_t *out, int max, void *const **tail_next)
+{
+    list_query_t q = {out, max, 0, NULL};
+    dl_iterate_phdr(list_module, &q);
+    *tail_next = q.tail_next;
+    return q.count;
+}
+
+bool bc_platform_module_settled(const char *path, int (*real_dlclose)(void *))
+{
+    if (!path || !*path)
+        return true; /* the program itself */
+    /* dlopen takes the loader's lock, which a dlopen in progress on another
+     * thread holds until the module is relocated and initialized. */
+    void *handle = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
+    if (!handle) {
+        (void)dlerror();
+        return false;
+    }
+    real_dlclose(handle);
+    return true;
+}
+
+/* ------------------------------------------------------- PLT patching */
+
+#if defined(__x86_64__)
+#define RELOC_JUMP_SLOT R_X86_64_JUMP_SLOT
+#define RELOC_GLOB_DAT R_X86_64_GLOB_DAT
+#define RELOC_ABS R_X86_64_64
+#elif defined(__aarch64__)
+#define RELOC_JUMP_SLOT R_AARCH64_JUMP_SLOT
+#define RELOC_GLOB_DAT R_AARCH64_GLOB_DAT
+#define RELOC_ABS R_AARCH64_ABS64
+#endif
+
+#if defined(RELOC_JUMP_SLOT)
+typedef struct relro {
+    uintptr_t lo, hi;
+} relro_t;
+
+static relro_t relro_of(const bc_module_t *m)
+{
+    relro_t r = {0, 0};
+    /* PT_GNU_RELRO comes with the program headers, which the ELF header
+     * at the module's first load segment points to. */
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)m->lo;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
+        return r;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(m->lo + eh->e_phoff);
+    for (int i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_GNU_RELRO) {
+            r.lo = m->base + ph[i].p_vaddr;
+            r.hi = r.lo + ph[i].p_memsz;
+        }
+    return r;
+}
+
+/* Point SLOT at TO, opening a read-only (RELRO) page for the write. */
+static bool write_slot(uintptr_t slot, void *to, relro_t relro)
+{
+    bool locked = slot >= relro.lo && slot < relro.hi;
+    uintptr_t page = slot & ~(uintptr_t)4095;
+    if (locked && mprotect((void *)page, 4096, PROT_READ | PROT_WRITE) != 0)
+        return false;
+    __atomic_store_n((void **)slot, to, __ATOMIC_RELEASE);
+    if (locked)
+        mprotect((void *)page, 4096, PROT_READ);
+    return true;
+}
+
+int bc_platform_patch_calls(const bc_module_t *m, const char *const names[], void *const to[],
+                            int n, uintptr_t shim_lo, uintptr_t shim_hi)
+{
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const ElfW(Rela) *tables[2] = {NULL, NULL};
+    size_t sizes[2] = {0, 0};
+    if (!m->dynamic)
+        return 0;
+    for (const ElfW(Dyn) *d = m->dynamic; d->d_tag != DT_NULL; d++) {
+        switch (d->d_tag) {
+        case DT_SYMTAB: symtab = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
+        case DT_STRTAB: strtab = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
+        case DT_JMPREL: tables[0] = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
+        case DT_PLTRELSZ: sizes[0] = d->d_un.d_val; break;
+        case DT_RELA: tables[1] = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
+        case DT_RELASZ: sizes[1] = d->d_un.d_val; break;
+        default: break;
+        }
+    }
+    if (!symtab || !strtab)
+        return 0;
+    relro_t relro = relro_of(m);
+    int patched = 0;
+    for (int t = 0; t < 2; t++) {
+        for (size_t i = 0; tables[t] && i < sizes[t] / sizeof(ElfW(Rela)); i++) {
+            const ElfW(Rela) *r = &tables[t][i];
+            unsigned type = (unsigned)ELF64_R_TYPE(r->r_info);
+            size_t sym = ELF64_R_SYM(r->r_info);
+            if (sym == 0 || (type != RELOC_JUMP_SLOT && type != RELOC_GLOB_DAT && type != RELOC_ABS))
+                continue;
+            const char *name = strtab + symtab[sym].st_name;
+            if (name[0] != 'S' || name[1] != 'y' || name[2] != 's')
+                continue;
+            for (int k = 0; k < n; k++) {
+                if (!to[k] || strcmp(name, names[k]) != 0)
+                    continue;
+                uintptr_t slot = m->base + r->r_offset;
+                uintptr_t now = (uintptr_t)__atomic_load_n((void **)slot, __ATOMIC_ACQUIRE);
+                /* bound to the shim, or not bound yet (its own PLT stub) */
+                if ((now >= shim_lo && now < shim_hi) || (now >= m->lo && now < m->hi)) {
+                    if (!write_slot(slot, to[k], relro))
+                        return -1;
+                    patched++;
+                }
+                break;
+            }
+        }
+    }
+    return patched;
+}
+#else
+int bc_platform_patch_calls(const bc_module_t *m, const char *const names[], void *const to[],
+                            int n, uintptr_t shim_lo, uintptr_t shim_hi)
+{
+    (void)m, (void)names, (void)to, (void)n, (void)shim_lo, (void)shim_hi;
+    return -1; /* calls are then told apart by their return address */
+}
+#endif
+
+/* ------------------------------------------------ dlopen for a caller */
+
+void *bc_platform_dlopen_for(void *(*real_dlopen)(const char *, int),
+                             int (*real_dlclose)(void *), const char *file, int mode,
+                             uintptr_t caller)
+{
+    /* The real dlopen searches a bare name along its caller's RUNPATH and
+     * RPATH, and the caller would now be the shim: search the program's
+     * caller's path list first, unless the name is already loaded. */
+    Dl_info info;
+    struct link_map *map = NULL;
+    if (!file || strchr(file, '/') || !caller ||
+        !dladdr1((void *)caller, &info, (void **)&map, RTLD_DL_LINKMAP) || !map)
+        return real_dlopen(file, mode);
+    void *loaded = real_dlopen(file, RTLD_LAZY | RTLD_NOLOAD);
+    if (loaded) {
+        void *again = real_dlopen(file, mode); /* the mode's promotions, a reference */
+        real_dlclose(loaded);
+        return again;
+    }
+    Dl_serinfo size;
+    if (dlinfo(map, RTLD_DI_SERINFOSIZE, &size) != 0 || size.dls_size > 65536)
+        return real_dlopen(file, mode);
+    char buf[65536] __attribute__((aligned(16)));
+    Dl_serinfo *paths = (Dl_serinfo *)buf;
+    paths->dls_size = size.dls_size;
+    paths->dls_cnt = size.dls_cnt;
+    if (dlinfo(map, RTLD_DI_SERINFOSIZE, paths) != 0 || dlinfo(map, RTLD_DI_SERINFO, paths) != 0)
+        return real_dlopen(file, mode);
+    for (unsigned i = 0; i < paths->dls_cnt; i++) {
+        unsigned origin = paths->dls_serpath[i].dls_flags;
+        if (origin != LA_SER_RUNPATH && origin != LA_SER_ORIG && origin != LA_SER_LIBPATH)
+            break; /* the cache and the default directories: the real dlopen's own */
+        char path[4096];
+        int len = snprintf(path, sizeof path, "%s/%s", paths->dls_serpath[i].dls_name, file);
+        if (len > 0 && (size_t)len < sizeof path && access(path, F_OK) == 0) {
+            void *handle = real_dlopen(path, mode);
+            if (handle)
+                return handle;
+        }
+    }
+    return real_dlopen(file, mode);
 }

@@ -1,11 +1,27 @@
-/* Real BSTR runtimes, for modes forward and auto. For each caller, the
- * runtime its call would have reached without the shim:
- *   - the calling module's own Sys* definitions, when it has them (a
- *     library dlopen()ed RTLD_LOCAL that calls its own Sys* through its
- *     PLT, as p7zip's 7z.so does: the preloaded shim comes first);
- *   - otherwise the next definition after the shim in the global scope.
- * None: the shim is the runtime (index BC_RUNTIME_OWN). Runtimes are found
- * once per module and cached; a thread also remembers its last two modules. */
+/* Real BSTR runtimes, for modes forward and auto: for each call, the
+ * runtime it would have reached without the shim, as the dynamic linker
+ * binds it. A module's reference to SysAllocString binds to the first
+ * definition in the global scope (the program, the preloads, their
+ * dependencies, RTLD_GLOBAL additions), then in the module's own local
+ * scope. So:
+ *   - with a runtime in the global scope after the shim (RTLD_NEXT: a
+ *     liboleaut32 the program links), every call goes to it;
+ *   - without one, a module that defines the functions itself (a plugin
+ *     dlopen()ed RTLD_LOCAL, as p7zip's 7z.so) calls its own, through its
+ *     PLT, and the shim comes first. Such a module gets its PLT slots for
+ *     Sys* pointed at entry points that know its runtime (entry.c), so
+ *     that a tail call, a function pointer or a caller in another module
+ *     cannot mislead the shim. Until then (while it is being loaded and
+ *     its constructors run) its calls are told apart by return address;
+ *   - otherwise the shim is the runtime (BC_RUNTIME_OWN).
+ * A call a runtime makes while the shim is calling into it is its own
+ * (bc_forwarding_rt), whatever its return address says.
+ *
+ * No shim lock is held across a dynamic-linker call (dlsym, dlopen,
+ * dl_iterate_phdr): a thread inside dlopen() holds the linker's lock and
+ * may call Sys* from a constructor. Scans run unlocked, possibly in two
+ * threads at once, and publish under publish_lock, which guards only this
+ * file's arrays. */
 #include "bc.h"
 
 #include <stdio.h>
@@ -18,159 +34,306 @@ static const char *const fn_names[BC_FN_COUNT] = {
 };
 
 #define MAX_MODULES 256
+#define MAX_LOCALS 64
 
-typedef struct module_entry {
+/* A module whose calls reach a runtime of its own. */
+typedef struct local_module {
     uintptr_t lo, hi;
     int runtime;
-} module_entry_t;
+    bool patched; /* its PLT slots lead to its runtime's entry points */
+} local_module_t;
 
 bc_runtime_t bc_runtimes[BC_MAX_RUNTIMES];
-static int runtime_count = 1; /* 0 is own */
-static int global_runtime = -1; /* -1: not looked up yet */
-static module_entry_t modules[MAX_MODULES];
-static int module_count;
-static pthread_rwlock_t modules_lock = PTHREAD_RWLOCK_INITIALIZER;
-static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool used_forward, warned_no_runtime, warned_full;
+int bc_default_runtime = BC_RUNTIME_OWN;
+__thread int bc_forwarding_rt __attribute__((tls_model("initial-exec")));
 
-/* This thread's last two modules: a program and the runtime it calls,
- * when that runtime calls Sys* itself (its SysStringLen calling its
- * SysStringByteLen through the PLT, which reaches the shim). */
-static __thread module_entry_t last_module[2] __attribute__((tls_model("initial-exec")));
+/* The watch (bc.h): NULL_WORD in mode own, FORCE_WORD while calls must be
+ * told apart by return address, else the loader's last l_next. */
+static void *const null_word = NULL;
+static void *const force_word = (void *)&force_word;
+void *const *bc_modules_watch = &force_word; /* the first call scans */
+static void *const *tail_next = &force_word;
 
-static void remember_module(module_entry_t entry)
+static int loading;   /* dlopen() calls in progress */
+static int unpatched; /* local runtimes whose calls may still come unpatched */
+static local_module_t locals[MAX_LOCALS];
+static int local_count;
+static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t shim_lo, shim_hi;
+static bool used_forward;
+static int warned_full, warned_blind, warned_no_runtime;
+
+/* With publish_lock held: what the hot path's one word should watch. */
+static void update_watch(void)
 {
-    last_module[1] = last_module[0];
-    last_module[0] = entry;
+    void *const *watch;
+    if (bc_opt.mode == BC_MODE_OWN)
+        watch = &null_word;
+    else if (__atomic_load_n(&loading, __ATOMIC_RELAXED) > 0 || unpatched > 0)
+        watch = &force_word;
+    else
+        watch = tail_next ? tail_next : &null_word;
+    __atomic_store_n(&bc_modules_watch, watch, __ATOMIC_RELEASE);
 }
 
-/* Fill a runtime from LOOKUP; -1 when it has no SysFreeString (then it is
- * no runtime). Called with resolve_lock held. */
-static int add_runtime(const char *path, const bc_module_t *module)
+void bc_runtimes_init(void)
 {
-    bc_runtime_t r;
-    memset(&r, 0, sizeof r);
+    pthread_mutex_lock(&publish_lock);
+    update_watch();
+    pthread_mutex_unlock(&publish_lock);
+}
+
+static bool is_runtime(void *const fn[BC_FN_COUNT])
+{
+    return fn[BC_FN_FREE] && (fn[BC_FN_ALLOC_LEN] || fn[BC_FN_ALLOC]);
+}
+
+/* The slot of the runtime whose functions are FN, taken if new: a real
+ * index, or BC_RUNTIME_OWN when every slot is in use. publish_lock held. */
+static int publish_runtime(void *const fn[BC_FN_COUNT], const bc_module_t *m)
+{
+    int free_slot = 0;
+    for (int rt = 1; rt < BC_RUNTIME_ORPHAN; rt++) {
+        if (bc_runtimes[rt].in_use && bc_runtimes[rt].fn[BC_FN_FREE] == fn[BC_FN_FREE])
+            return rt;
+        if (!bc_runtimes[rt].in_use && !free_slot)
+            free_slot = rt;
+    }
+    if (!free_slot)
+        return BC_RUNTIME_OWN;
+    bc_runtime_t *r = &bc_runtimes[free_slot];
+    memset(r, 0, sizeof *r);
+    memcpy(r->fn, fn, sizeof r->fn);
+    r->lo = m->lo;
+    r->hi = m->hi;
+    snprintf(r->module, sizeof r->module, "%s", m->path && *m->path ? m->path : "(the program)");
+    __atomic_store_n(&r->in_use, true, __ATOMIC_RELEASE);
+    return free_slot;
+}
+
+static local_module_t *local_of(uintptr_t addr)
+{
+    for (int i = 0; i < local_count; i++)
+        if (addr >= locals[i].lo && addr < locals[i].hi)
+            return &locals[i];
+    return NULL;
+}
+
+/* The runtime after the shim in the global scope, until there is one. */
+static void look_for_global(void)
+{
+    if (__atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE) != BC_RUNTIME_OWN)
+        return;
+    void *fn[BC_FN_COUNT];
     for (int i = 0; i < BC_FN_COUNT; i++)
-        r.fn[i] = module ? bc_platform_module_symbol(module, fn_names[i])
-                         : bc_platform_next_symbol(fn_names[i]);
-    if (!r.fn[BC_FN_FREE] || !(r.fn[BC_FN_ALLOC_LEN] || r.fn[BC_FN_ALLOC])) {
-        return BC_RUNTIME_OWN;
-    }
-    if (runtime_count == BC_MAX_RUNTIMES) {
-        if (!warned_full)
-            bc_warn("more than %d BSTR runtimes; '%s' is served by the shim itself",
-                    BC_MAX_RUNTIMES - 1, path);
-        warned_full = true;
-        return BC_RUNTIME_OWN;
-    }
-    snprintf(r.module, sizeof r.module, "%s", path && *path ? path : "(the program)");
-    bc_runtimes[runtime_count] = r;
-    return runtime_count++;
+        fn[i] = bc_platform_next_symbol(fn_names[i]);
+    bc_module_t m;
+    if (!is_runtime(fn) || !bc_platform_module_of((uintptr_t)fn[BC_FN_FREE], &m))
+        return;
+    pthread_mutex_lock(&publish_lock);
+    int rt = publish_runtime(fn, &m);
+    if (bc_default_runtime == BC_RUNTIME_OWN)
+        __atomic_store_n(&bc_default_runtime, rt, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&publish_lock);
 }
 
-static int lookup_cached(uintptr_t ra, module_entry_t *out)
+static void warn_once(int *flag, const char *fmt, const char *what)
 {
-    int found = -1;
-    pthread_rwlock_rdlock(&modules_lock);
-    for (int i = 0; i < module_count; i++)
-        if (ra >= modules[i].lo && ra < modules[i].hi) {
-            *out = modules[i];
-            found = modules[i].runtime;
-            break;
+    if (!__atomic_exchange_n(flag, 1, __ATOMIC_RELAXED))
+        bc_warn(fmt, what);
+}
+
+/* M defines the Sys* functions and nothing in the global scope does: its
+ * own calls reach its own runtime. Publish it, wait for its dlopen to end,
+ * and point its PLT slots at that runtime's entry points. */
+static void adopt_local(const bc_module_t *m, void *const fn[BC_FN_COUNT])
+{
+    pthread_mutex_lock(&publish_lock);
+    local_module_t *known = local_of(m->lo);
+    int rt = known ? known->runtime : publish_runtime(fn, m);
+    bool added = !known && rt != BC_RUNTIME_OWN && local_count < MAX_LOCALS;
+    if (added) {
+        locals[local_count++] = (local_module_t){m->lo, m->hi, rt, false};
+        unpatched++;
+        update_watch();
+    }
+    pthread_mutex_unlock(&publish_lock);
+    if (!added) {
+        if (!known)
+            warn_once(&warned_full, "too many BSTR runtimes; '%s' is served by the shim itself",
+                      m->path);
+        return;
+    }
+    bool loaded = bc_platform_module_settled(m->path, bc_real_dlclose);
+    int patched = -1;
+    if (loaded) {
+        pthread_mutex_lock(&patch_lock);
+        patched = bc_platform_patch_calls(m, fn_names, bc_runtime_entries[rt], BC_FN_COUNT,
+                                          shim_lo, shim_hi);
+        pthread_mutex_unlock(&patch_lock);
+    }
+    pthread_mutex_lock(&publish_lock);
+    local_module_t *local = local_of(m->lo);
+    if (local && local->runtime == rt && !local->patched && patched >= 0) {
+        local->patched = true;
+        unpatched--;
+        update_watch();
+    }
+    pthread_mutex_unlock(&publish_lock);
+    if (loaded && patched < 0)
+        warn_once(&warned_blind,
+                  "cannot redirect the Sys* calls of '%s' to its own runtime; they are told "
+                  "apart by return address (a tail call may reach the wrong runtime)",
+                  m->path);
+}
+
+void bc_runtimes_scan(void)
+{
+    if (bc_opt.mode == BC_MODE_OWN)
+        return;
+    bc_depth++; /* the linker's own mallocs and frees pass straight through */
+    if (!shim_hi) {
+        bc_module_t self;
+        if (bc_platform_module_of((uintptr_t)&bc_runtimes_scan, &self)) {
+            shim_lo = self.lo;
+            shim_hi = self.hi;
         }
-    pthread_rwlock_unlock(&modules_lock);
-    return found;
+    }
+    look_for_global();
+    if (__atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE) == BC_RUNTIME_OWN &&
+        bc_opt.mode == BC_MODE_FORWARD)
+        warn_once(&warned_no_runtime,
+                  "mode=forward: no real BSTR runtime for %s; the shim serves it (mode own)",
+                  "the program");
+    bc_module_t list[MAX_MODULES];
+    void *const *tail = NULL;
+    int n = bc_platform_modules(list, MAX_MODULES, &tail);
+    for (int i = 0; i < n; i++) {
+        const bc_module_t *m = &list[i];
+        if (m->lo == shim_lo || __atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE) != 0)
+            continue; /* the global scope answers everyone */
+        pthread_mutex_lock(&publish_lock);
+        bool known = local_of(m->lo) != NULL;
+        pthread_mutex_unlock(&publish_lock);
+        if (known)
+            continue;
+        void *fn[BC_FN_COUNT];
+        for (int k = 0; k < BC_FN_COUNT; k++)
+            fn[k] = bc_platform_module_symbol(m, fn_names[k]);
+        if (!is_runtime(fn))
+            continue;
+        if (!m->path || !*m->path) {
+            warn_once(&warned_blind,
+                      "%s exports its own Sys* functions (-rdynamic?): its calls, and its "
+                      "plugins', bind to them before bstrcheck's and are not checked",
+                      "the program");
+            continue;
+        }
+        adopt_local(m, fn);
+    }
+    pthread_mutex_lock(&publish_lock);
+    tail_next = tail;
+    update_watch();
+    pthread_mutex_unlock(&publish_lock);
+    bc_depth--;
 }
 
-BC_NOINLINE static int resolve_caller(uintptr_t ra)
-{
-    module_entry_t entry;
-    if (lookup_cached(ra, &entry) >= 0) {
-        remember_module(entry);
-        return entry.runtime;
-    }
-    bc_module_t module;
-    if (!bc_platform_module_of(ra, &module))
-        return BC_RUNTIME_OWN; /* a JIT or unknown code: no module of its own */
-
-    pthread_mutex_lock(&resolve_lock);
-    int rt = add_runtime(module.path, &module);
-    if (rt == BC_RUNTIME_OWN) {
-        if (global_runtime < 0)
-            global_runtime = add_runtime("next in the global scope", NULL);
-        rt = global_runtime;
-    }
-    if (rt == BC_RUNTIME_OWN && bc_opt.mode == BC_MODE_FORWARD && !warned_no_runtime) {
-        bc_warn("mode=forward: no real BSTR runtime for '%s'; the shim serves it (mode own)",
-                module.path && *module.path ? module.path : "the program");
-        warned_no_runtime = true;
-    }
-    used_forward |= rt != BC_RUNTIME_OWN;
-    entry = (module_entry_t){module.lo, module.hi, rt};
-    pthread_rwlock_wrlock(&modules_lock);
-    if (module_count < MAX_MODULES)
-        modules[module_count++] = entry;
-    pthread_rwlock_unlock(&modules_lock);
-    pthread_mutex_unlock(&resolve_lock);
-    remember_module(entry);
-    return rt;
-}
-
-int bc_runtime_for_caller(uintptr_t ra)
+int bc_runtime_slow(uintptr_t ra)
 {
     if (bc_opt.mode == BC_MODE_OWN)
         return BC_RUNTIME_OWN;
-    if (ra >= last_module[0].lo && ra < last_module[0].hi)
-        return last_module[0].runtime;
-    if (ra >= last_module[1].lo && ra < last_module[1].hi)
-        return last_module[1].runtime;
-    return resolve_caller(ra);
+    bool scanned = false;
+    void *const *tail = __atomic_load_n(&tail_next, __ATOMIC_ACQUIRE);
+    if (tail && *tail) {
+        bc_runtimes_scan();
+        scanned = true;
+    }
+    int rt = __atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE);
+    if (!scanned && !__atomic_load_n(&loading, __ATOMIC_RELAXED) &&
+        !__atomic_load_n(&unpatched, __ATOMIC_RELAXED))
+        return rt;
+    /* A module being loaded (its constructors), or one that could not be
+     * patched: its own calls come here, from its own code. */
+    pthread_mutex_lock(&publish_lock);
+    const local_module_t *local = local_of(ra);
+    if (local)
+        rt = local->runtime;
+    pthread_mutex_unlock(&publish_lock);
+    return rt;
 }
 
-void bc_runtimes_forget(uintptr_t lo, uintptr_t hi)
+void bc_runtimes_loading(int count)
 {
-    pthread_rwlock_wrlock(&modules_lock);
-    for (int i = 0; i < module_count;)
-        if (modules[i].lo < hi && modules[i].hi > lo)
-            modules[i] = modules[--module_count];
-        else
-            i++;
-    pthread_rwlock_unlock(&modules_lock);
-    /* Other threads' two-entry caches: their next call from that range is a
-     * call from a module loaded anew, which dlopen makes rare enough to
-     * accept; this thread's is cleared here. */
-    for (int i = 0; i < 2; i++)
-        if (last_module[i].lo < hi && last_module[i].hi > lo)
-            memset(&last_module[i], 0, sizeof last_module[i]);
+    pthread_mutex_lock(&publish_lock);
+    __atomic_fetch_add(&loading, count, __ATOMIC_RELAXED);
+    update_watch();
+    pthread_mutex_unlock(&publish_lock);
+}
+
+void bc_runtime_note_forward(void)
+{
+    if (!__atomic_load_n(&used_forward, __ATOMIC_RELAXED))
+        __atomic_store_n(&used_forward, true, __ATOMIC_RELAXED);
+}
+
+static bool overlaps(const bc_runtime_t *r, uintptr_t lo, uintptr_t hi)
+{
+    return r->in_use && r->lo < hi && r->hi > lo;
 }
 
 void bc_runtimes_closing(uintptr_t lo, uintptr_t hi)
 {
-    bc_runtimes_forget(lo, hi);
-    for (int rt = 1; rt < runtime_count; rt++) {
-        uintptr_t fn = (uintptr_t)bc_runtimes[rt].fn[BC_FN_FREE];
-        if (fn >= lo && fn < hi)
+    /* While its code exists: the real SysFreeString of what waits in the
+     * quarantine (no lock held, as for any release). */
+    for (int rt = 1; rt < BC_RUNTIME_ORPHAN; rt++)
+        if (overlaps(&bc_runtimes[rt], lo, hi))
             bc_table_flush_runtime(rt);
+}
+
+void bc_runtimes_closed(uintptr_t lo, uintptr_t hi)
+{
+    for (int rt = 1; rt < BC_RUNTIME_ORPHAN; rt++) {
+        if (!overlaps(&bc_runtimes[rt], lo, hi))
+            continue;
+        /* Its live BSTRs stay leaks with their stacks, never read again;
+         * then the slot is free for the next runtime. */
+        bc_table_retag_runtime(rt, BC_RUNTIME_ORPHAN);
+        pthread_mutex_lock(&publish_lock);
+        for (int i = 0; i < local_count;)
+            if (locals[i].runtime == rt) {
+                unpatched -= !locals[i].patched;
+                locals[i] = locals[--local_count];
+            } else {
+                i++;
+            }
+        if (bc_default_runtime == rt)
+            __atomic_store_n(&bc_default_runtime, BC_RUNTIME_OWN, __ATOMIC_RELEASE);
+        __atomic_store_n(&bc_runtimes[rt].in_use, false, __ATOMIC_RELEASE);
+        tail_next = &force_word; /* look again at the next call */
+        update_watch();
+        pthread_mutex_unlock(&publish_lock);
     }
 }
 
 void bc_runtimes_lock(void)
 {
-    pthread_mutex_lock(&resolve_lock);
-    pthread_rwlock_wrlock(&modules_lock);
+    pthread_mutex_lock(&patch_lock);
+    pthread_mutex_lock(&publish_lock);
 }
 
 void bc_runtimes_unlock(void)
 {
-    pthread_rwlock_unlock(&modules_lock);
-    pthread_mutex_unlock(&resolve_lock);
+    pthread_mutex_unlock(&publish_lock);
+    pthread_mutex_unlock(&patch_lock);
 }
 
 void bc_runtimes_child_after_fork(void)
 {
-    /* fresh, not unlocked: a glibc rwlock also remembers its writer */
-    pthread_rwlock_init(&modules_lock, NULL);
-    pthread_mutex_init(&resolve_lock, NULL);
+    pthread_mutex_init(&publish_lock, NULL);
+    pthread_mutex_init(&patch_lock, NULL);
+    loading = 0; /* the other threads' dlopen() calls stayed in the parent */
+    update_watch();
 }
 
 const char *bc_runtimes_mode(void)
@@ -181,7 +344,7 @@ const char *bc_runtimes_mode(void)
 unsigned bc_record_width(const bc_record_t *rec)
 {
     int rt = BC_RECORD_RUNTIME(rec);
-    if (rt == BC_RUNTIME_OWN)
+    if (rt == BC_RUNTIME_OWN || rt == BC_RUNTIME_ORPHAN)
         return bc_own_width();
     unsigned w = __atomic_load_n(&bc_runtimes[rt].width, __ATOMIC_RELAXED);
     return w ? w : bc_own_width();

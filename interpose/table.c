@@ -528,17 +528,23 @@ void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
     forget(shard, rec);
 }
 
-static void evict_oldest(bc_shard_t *shard, quarantine_ring_t *q)
+/* Detach the oldest record of Q into OUT (its memory is released by the
+ * caller after the unlock); false when OUT is full or Q empty. */
+static bool evict_oldest(bc_shard_t *shard, quarantine_ring_t *q, bc_evicted_t *out)
 {
+    if (out->count == BC_EVICT_MAX)
+        return false;
     bc_record_t *old = ring_pop(q);
-    if (old) {
-        q->bytes -= bc_footprint(old);
-        bc_on_evict(old);
-        forget(shard, old);
-    }
+    if (!old)
+        return false;
+    q->bytes -= bc_footprint(old);
+    out->rec[out->count++] = *old;
+    forget(shard, old);
+    return true;
 }
 
-void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack)
+void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack,
+                     bc_evicted_t *out)
 {
     rec->state = BC_FREED;
     rec->free_stack = free_stack;
@@ -549,42 +555,68 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
     /* One larger than the shard's whole share would only push everything
      * out, itself included: it skips the quarantine (and the poisoning, which
      * for a huge untouched string would write gigabytes). One larger than
-     * the ring's share stays, alone. */
-    if (footprint > quarantine_per_shard || !ring_push(q, rec)) { /* (or no memory) */
-        bc_on_evict(rec);
+     * the ring's share stays, alone. With OUT full (a quarantine far over
+     * its share), the record skips it too, rather than wait under the lock. */
+    if (footprint > quarantine_per_shard || out->count == BC_EVICT_MAX || !ring_push(q, rec)) {
+        out->rec[out->count++] = *rec;
         forget(shard, rec);
         return;
     }
     bc_on_retire(rec);
     q->bytes += footprint;
-    while (q->bytes > budget && q->len > 1)
-        evict_oldest(shard, q);
+    while (q->bytes > budget && q->len > 1 && evict_oldest(shard, q, out))
+        ;
     /* Rings whose threads have all exited are drained a record at a time. */
     for (unsigned r = 0; r < RINGS_PER_SHARD; r++)
         if (r != mine && shard->rings[r].len &&
             __atomic_load_n(&slot_users[r], __ATOMIC_RELAXED) == 0)
-            evict_oldest(shard, &shard->rings[r]);
+            evict_oldest(shard, &shard->rings[r], out);
+}
+
+/* Detach up to OUT's room of RUNTIME's quarantined records from SHARD;
+ * true when some may be left. */
+static bool detach_runtime(bc_shard_t *shard, int runtime, bc_evicted_t *out)
+{
+    for (unsigned r = 0; r < RINGS_PER_SHARD; r++) {
+        quarantine_ring_t *q = &shard->rings[r];
+        for (size_t k = 0; k < q->len; k++) {
+            bc_record_t **slot = &q->slot[(q->first + k) & (q->cap - 1)];
+            if (!*slot || BC_RECORD_RUNTIME(*slot) != runtime)
+                continue;
+            if (out->count == BC_EVICT_MAX)
+                return true;
+            bc_record_t *rec = *slot;
+            *slot = NULL;
+            q->bytes -= bc_footprint(rec);
+            out->rec[out->count++] = *rec;
+            forget(shard, rec);
+        }
+    }
+    return false;
 }
 
 void bc_table_flush_runtime(int runtime)
 {
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
-        bc_shard_t *shard = &shards[i];
-        spin_lock(&shard->lock);
-        for (unsigned r = 0; r < RINGS_PER_SHARD; r++) {
-            quarantine_ring_t *q = &shard->rings[r];
-            for (size_t k = 0; k < q->len; k++) {
-                bc_record_t **slot = &q->slot[(q->first + k) & (q->cap - 1)];
-                if (*slot && BC_RECORD_RUNTIME(*slot) == runtime) {
-                    bc_record_t *rec = *slot;
-                    *slot = NULL;
-                    q->bytes -= bc_footprint(rec);
-                    bc_on_evict(rec);
-                    forget(shard, rec);
-                }
-            }
-        }
-        spin_unlock(&shard->lock);
+        bool more;
+        do {
+            bc_evicted_t out = {.count = 0};
+            spin_lock(&shards[i].lock);
+            more = detach_runtime(&shards[i], runtime, &out);
+            spin_unlock(&shards[i].lock);
+            bc_release_evicted(&out); /* the real SysFreeString, after the unlock */
+        } while (more);
+    }
+}
+
+void bc_table_retag_runtime(int from, int to)
+{
+    for (unsigned i = 0; i < SHARD_COUNT; i++) {
+        spin_lock(&shards[i].lock);
+        for (bc_record_t *rec = shards[i].records; rec; rec = rec->hh.next)
+            if (BC_RECORD_RUNTIME(rec) == from)
+                rec->flags = (uint8_t)((rec->flags & 0x0F) | (to << 4));
+        spin_unlock(&shards[i].lock);
     }
 }
 

@@ -125,20 +125,17 @@ BC_NOINLINE static void report_prefix(bc_record_t *rec, uint32_t found, bc_stack
              (void *)bc_record_bstr(rec), found, rec->bytes, when);
 }
 
-/* The prefix as the record's runtime reads it. */
-static uint32_t prefix_of(const bc_record_t *rec)
-{
-    if (IS_OWN(rec))
-        return bc_own_prefix((bc_bstr_t)bc_record_bstr(rec));
-    return bc_forward_byte_len(BC_RECORD_RUNTIME(rec), (bc_bstr_t)bc_record_bstr(rec));
-}
-
 /* Overflow and prefix checks of a live record (shard locked); each is
  * reported once per BSTR. ACCESS is the stack of the call that checks.
- * Canaries exist only in the shim's own blocks. */
+ * The prefix is read where every runtime keeps it, never by calling the
+ * runtime under the lock (a record whose runtime answers otherwise has
+ * BC_FLAG_PREFIX_SEEN from the start). Canaries exist only in the shim's
+ * own blocks; an orphan's memory is not read at all. */
 static void check_live(bc_record_t *rec, bc_stack_id_t access, const char *when)
 {
-    uint32_t prefix = prefix_of(rec);
+    if (!bc_record_readable(rec))
+        return;
+    uint32_t prefix = bc_raw_prefix((bc_bstr_t)bc_record_bstr(rec));
     if (BC_UNLIKELY(prefix != rec->bytes) && !(rec->flags & BC_FLAG_PREFIX_SEEN))
         report_prefix(rec, prefix, access, when);
     if (!IS_OWN(rec))
@@ -195,16 +192,20 @@ static void check_poison(bc_record_t *rec, const char *when)
              changed, (void *)bc_record_bstr(rec), first, when);
 }
 
-void bc_on_evict(bc_record_t *rec)
+void bc_release_evicted(const bc_evicted_t *out)
 {
-    if (rec->flags & BC_FLAG_POISONED)
-        check_poison(rec, "found when it left the quarantine");
-    if (IS_OWN(rec)) {
-        bc_own_release((bc_bstr_t)bc_record_bstr(rec), rec->bytes);
-    } else {
-        bc_depth++; /* the real free's own Sys* calls pass through */
-        bc_forward_free(BC_RECORD_RUNTIME(rec), (bc_bstr_t)bc_record_bstr(rec));
-        bc_depth--;
+    for (unsigned i = 0; i < out->count; i++) {
+        bc_record_t rec = out->rec[i]; /* detached: a copy, no lock held */
+        if (rec.flags & BC_FLAG_POISONED)
+            check_poison(&rec, "found when it left the quarantine");
+        int rt = BC_RECORD_RUNTIME(&rec);
+        if (rt == BC_RUNTIME_OWN) {
+            bc_own_release((bc_bstr_t)bc_record_bstr(&rec), rec.bytes);
+        } else if (rt != BC_RUNTIME_ORPHAN) {
+            bc_depth++; /* the real free's own Sys* calls pass through */
+            bc_forward_free(rt, (bc_bstr_t)bc_record_bstr(&rec));
+            bc_depth--;
+        }
     }
 }
 
@@ -284,11 +285,14 @@ static const bc_record_t *memo_live(uintptr_t bstr)
     return rec;
 }
 
-/* Record a new BSTR; false when out of memory (it then goes untracked). */
-static bool record(int rt, bc_bstr_t bstr, uint32_t bytes, bc_stack_id_t stack)
+/* Record a new BSTR; false when out of memory (it then goes untracked).
+ * FLAGS: BC_FLAG_* the record starts with. */
+static bool record(int rt, bc_bstr_t bstr, uint32_t bytes, bc_stack_id_t stack, uint8_t flags)
 {
     bc_shard_t *shard = bc_table_lock_home((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_insert(shard, (uintptr_t)bstr, bytes, stack, rt);
+    if (rec)
+        rec->flags |= flags;
     bc_table_unlock(shard);
     live_memo_t *m = memo ? memo : create_memo();
     if (rec && m)
@@ -349,13 +353,24 @@ static bc_bstr_t own_alloc(bc_alloc_kind_t kind, const void *psz, unsigned len)
     if (BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack))
         return NULL;
     bc_bstr_t bstr = bc_own_alloc(psz, copy, (uint32_t)bytes);
-    if (bstr && !record(BC_RUNTIME_OWN, bstr, (uint32_t)bytes, stack)) {
+    if (bstr && !record(BC_RUNTIME_OWN, bstr, (uint32_t)bytes, stack, 0)) {
         /* An untracked own BSTR would later look like an invalid free: out
          * of memory is what the caller sees. */
         bc_own_release(bstr, (uint32_t)bytes);
         bstr = NULL;
     }
     return bstr;
+}
+
+/* Record BSTR, just made by real runtime RT (no lock held: its byte
+ * length comes from the runtime itself). */
+static void record_forwarded(int rt, bc_bstr_t bstr, bc_stack_id_t stack)
+{
+    uint32_t bytes = bc_forward_byte_len(rt, bstr);
+    /* a runtime that keeps its length elsewhere: no prefix checks */
+    uint8_t flags = bc_raw_prefix(bstr) == bytes ? 0 : BC_FLAG_PREFIX_SEEN;
+    bc_runtime_note_forward();
+    record(rt, bstr, bytes, stack, flags);
 }
 
 static bc_bstr_t forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
@@ -366,8 +381,8 @@ static bc_bstr_t forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, un
         return NULL;
     bc_bstr_t bstr = bc_forward_alloc(rt, kind, psz, len);
     if (bstr) {
-        bc_forward_learn_width(rt, bstr);
-        record(rt, bstr, bc_forward_byte_len(rt, bstr), stack);
+        bc_forward_learn_width(rt, bstr, kind, psz, len);
+        record_forwarded(rt, bstr, stack);
     }
     return bstr;
 }
@@ -382,8 +397,10 @@ bc_bstr_t bc_track_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned
 }
 
 /* Free REC (shard locked) after checking it, or only note the request
- * while it is pinned: the last SysReleaseString frees it then. */
-static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack)
+ * while it is pinned: the last SysReleaseString frees it then. Records
+ * the quarantine pushes out go to OUT, released after the unlock. */
+static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack,
+                        bc_evicted_t *out)
 {
     check_live(rec, stack, "found when it was freed");
     if (rec->pins > 0) {
@@ -391,7 +408,7 @@ static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack
         rec->free_stack = stack;
         return;
     }
-    bc_shard_retire(shard, rec, stack);
+    bc_shard_retire(shard, rec, stack, out);
 }
 
 /* SysFreeString with STACK, the free's stack (0 with free_stacks=0). An
@@ -400,16 +417,28 @@ static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack
 static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool capture)
 {
     bc_record_t *rec;
+    bc_evicted_t out = {.count = 0};
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     bc_record_t freed;
     bool known = rec != NULL, live = rec && rec->state == BC_LIVE;
-    if (BC_LIKELY(live))
-        free_locked(shard, rec, stack);
+    bool orphan = live && !bc_record_readable(rec);
+    if (BC_UNLIKELY(orphan)) /* its runtime is gone: forget it, read nothing */
+        bc_shard_drop(shard, rec);
+    else if (BC_LIKELY(live))
+        free_locked(shard, rec, stack, &out);
     else if (known)
         freed = *rec;
     bc_table_unlock(shard);
-    if (live)
+    if (BC_UNLIKELY(orphan)) {
+        if (rt != BC_RUNTIME_OWN) /* what the call would reach without the shim */
+            bc_forward_free(rt, bstr);
         return;
+    }
+    if (live) {
+        if (out.count)
+            bc_release_evicted(&out);
+        return;
+    }
     if (!stack && capture)
         stack = bc_stack_here();
     if (known) {
@@ -497,12 +526,77 @@ static int realloc_from_side(bc_bstr_t *pbstr, bc_bstr_t old, uint32_t old_bytes
     if (failed)
         return 0;
     bc_side_free(old);
-    if (fresh && !record(BC_RUNTIME_OWN, fresh, bc_own_prefix(fresh), stack)) {
+    if (fresh && !record(BC_RUNTIME_OWN, fresh, bc_own_prefix(fresh), stack, 0)) {
         bc_own_release(fresh, bc_own_prefix(fresh));
         fresh = NULL;
     }
     *pbstr = fresh;
     return 1;
+}
+
+/* SysReAlloc* of OLD, a BSTR the table does not hold (or an orphan): a
+ * signal handler's (side.c), one made out of the shim's sight (the real
+ * runtime does it all), or no BSTR at all. */
+static int realloc_unknown(int rt, bc_bstr_t *pbstr, bc_bstr_t old, const void *src,
+                           unsigned len, bool is_sz, bc_stack_id_t stack, const char *fn)
+{
+    bool allocates = !(is_sz && !src);
+    if (rt == BC_RUNTIME_OWN) {
+        uint32_t side_bytes;
+        if (bc_side_len(old, &side_bytes)) {
+            if (allocates && BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack))
+                return 0;
+            return realloc_from_side(pbstr, old, side_bytes, src, len, is_sz, stack);
+        }
+        report_not_a_bstr(BC_KIND_INVALID_BSTR, old, fn, stack);
+        return 0;
+    }
+    if (allocates && BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack))
+        return 0;
+    bc_count(BC_COUNT_UNTRACKED_FREES);
+    int ok = bc_forward_realloc(rt, pbstr, src, len, is_sz);
+    if (ok && *pbstr)
+        record_forwarded(rt, *pbstr, stack);
+    return ok;
+}
+
+/* The old string of a SysReAlloc*, looked up: its record copied into
+ * *SNAPSHOT when it is live. 1: live; 0: not in the table; -1: the call
+ * is over (a double free, reported). An orphan is forgotten and counts as
+ * not in the table. No lock is held on return. */
+static int realloc_old(bc_bstr_t old, bc_record_t *snapshot, bc_stack_id_t stack,
+                       const char *fn)
+{
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find((uintptr_t)old, &rec);
+    int found = 0;
+    if (rec && rec->state != BC_LIVE) {
+        found = -1;
+    } else if (rec && !bc_record_readable(rec)) {
+        bc_shard_drop(shard, rec);
+        rec = NULL;
+    } else if (rec) {
+        found = 1;
+    }
+    if (rec)
+        *snapshot = *rec;
+    bc_table_unlock(shard);
+    if (found < 0)
+        report_double_free(snapshot, stack, fn);
+    return found;
+}
+
+/* Free the old string of a SysReAlloc* now that its copy is made: the
+ * record of SNAPSHOT, if nobody freed it meanwhile. */
+static void realloc_retire_old(const bc_record_t *snapshot, bc_stack_id_t stack)
+{
+    bc_record_t *rec;
+    bc_evicted_t out = {.count = 0};
+    bc_shard_t *shard = bc_table_lock_find(bc_record_bstr(snapshot), &rec);
+    if (rec && rec->state == BC_LIVE && rec->seq == snapshot->seq)
+        free_locked(shard, rec, stack, &out);
+    bc_table_unlock(shard);
+    bc_release_evicted(&out);
 }
 
 int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bool is_sz)
@@ -523,63 +617,36 @@ int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bo
     }
     bc_bstr_t old = *pbstr;
     bc_stack_id_t stack = bc_stack_here();
-    /* An allocation, for fault injection, unless the result is NULL. */
-    bool allocates = !(is_sz && !src);
-    bc_shard_t *shard = NULL;
-    bc_record_t *rec = NULL;
+    bc_record_t snapshot;
+    bool have_old = false;
     if (old) {
-        shard = bc_table_lock_find((uintptr_t)old, &rec);
-        if (rec && rec->state != BC_LIVE) {
-            report_double_free(rec, stack, fn);
-            bc_table_unlock(shard);
+        int found = realloc_old(old, &snapshot, stack, fn);
+        if (found < 0)
             return 0;
-        }
-        if (!rec) {
-            bc_table_unlock(shard);
-            if (rt == BC_RUNTIME_OWN) {
-                uint32_t side_bytes;
-                if (bc_side_len(old, &side_bytes)) {
-                    if (allocates && BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack))
-                        return 0;
-                    return realloc_from_side(pbstr, old, side_bytes, src, len, is_sz, stack);
-                }
-                report_not_a_bstr(BC_KIND_INVALID_BSTR, old, fn, stack);
-                return 0;
-            }
-            if (allocates && BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack))
-                return 0;
-            /* an old string the shim never saw: the runtime does it all */
-            bc_count(BC_COUNT_UNTRACKED_FREES);
-            int ok = bc_forward_realloc(rt, pbstr, src, len, is_sz);
-            if (ok && *pbstr)
-                record(rt, *pbstr, bc_forward_byte_len(rt, *pbstr), stack);
-            return ok;
-        }
+        if (found == 0)
+            return realloc_unknown(rt, pbstr, old, src, len, is_sz, stack, fn);
+        have_old = true;
     }
-
-    if (allocates && BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack)) {
-        if (shard)
-            bc_table_unlock(shard);
+    /* An allocation, for fault injection, unless the result is NULL. */
+    if (!(is_sz && !src) && BC_UNLIKELY(bc_inject_active) && bc_inject_fail(stack))
         return 0; /* *pbstr untouched, as after a real failure */
-    }
-    /* Copy before the old string is freed: src may point into it. */
+    /* Copied while the old string is intact (src may point into it), with
+     * no lock held: the runtime or malloc is foreign code. */
     bool failed;
-    bc_bstr_t fresh = realloc_fresh(rt, rec, src, len, is_sz, &failed);
-    if (failed) {
-        if (shard)
-            bc_table_unlock(shard);
+    bc_bstr_t fresh = realloc_fresh(rt, have_old ? &snapshot : NULL, src, len, is_sz, &failed);
+    if (failed)
         return 0; /* *pbstr untouched */
-    }
-    if (rec) {
-        free_locked(shard, rec, stack);
-        bc_table_unlock(shard);
-    }
+    if (have_old)
+        realloc_retire_old(&snapshot, stack);
     if (fresh) {
-        uint32_t bytes = rt == BC_RUNTIME_OWN ? bc_own_prefix(fresh)
-                                              : bc_forward_byte_len(rt, fresh);
-        if (!record(rt, fresh, bytes, stack) && rt == BC_RUNTIME_OWN) {
-            bc_own_release(fresh, bytes);
-            fresh = NULL;
+        if (rt == BC_RUNTIME_OWN) {
+            uint32_t bytes = bc_own_prefix(fresh);
+            if (!record(rt, fresh, bytes, stack, 0)) {
+                bc_own_release(fresh, bytes);
+                fresh = NULL;
+            }
+        } else {
+            record_forwarded(rt, fresh, stack);
         }
     }
     *pbstr = fresh;
@@ -594,7 +661,7 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
     if (BC_UNLIKELY(bc_reentered(rt)))
         return bc_nested_len(bstr, chars);
     const bc_record_t *known = memo_live((uintptr_t)bstr);
-    if (known) { /* the same answers as below, without the lock */
+    if (known && bc_record_readable(known)) { /* the same answers as below, without the lock */
         int known_rt = BC_RECORD_RUNTIME(known);
         uint32_t bytes = known->bytes;
         if (known_rt != BC_RUNTIME_OWN)
@@ -607,6 +674,8 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     uint32_t bytes = 0;
     int rec_rt = rec ? BC_RECORD_RUNTIME(rec) : rt;
+    if (BC_UNLIKELY(rec_rt == BC_RUNTIME_ORPHAN)) /* its runtime is gone */
+        rec_rt = rt;
     if (BC_LIKELY(rec && rec->state == BC_LIVE)) {
         bytes = rec->bytes;
         if (rec_rt == BC_RUNTIME_OWN && BC_UNLIKELY(bc_own_prefix(bstr) != bytes) &&
@@ -631,13 +700,17 @@ bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
     bc_record_t *rec;
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     bc_hresult_t hr = BC_E_INVALIDARG;
+    int pinned_rt = BC_RUNTIME_OWN;
     if (rec && rec->state == BC_LIVE && rec->pins < UINT16_MAX) {
         rec->pins++;
-        hr = IS_OWN(rec) ? BC_S_OK : bc_forward_addref(BC_RECORD_RUNTIME(rec), bstr);
+        pinned_rt = BC_RECORD_RUNTIME(rec);
+        hr = BC_S_OK;
     } else if (rec && rec->state != BC_LIVE) {
         report_use_after_free(rec, "SysAddRefString");
     }
     bc_table_unlock(shard);
+    if (pinned_rt != BC_RUNTIME_OWN) /* the runtime's own pin, after the unlock */
+        return bc_forward_addref(pinned_rt == BC_RUNTIME_ORPHAN ? rt : pinned_rt, bstr);
     if (!rec && rt != BC_RUNTIME_OWN)
         return bc_forward_addref(rt, bstr);
     if (!rec && !bc_side_addref(bstr, &hr))
@@ -652,6 +725,8 @@ void bc_track_release(int rt, bc_bstr_t bstr)
         return;
     }
     bc_record_t *rec;
+    bc_evicted_t out = {.count = 0};
+    int unpin_rt = BC_RUNTIME_OWN;
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     if (rec && rec->state == BC_LIVE) {
         if (rec->pins == 0) {
@@ -661,17 +736,22 @@ void bc_track_release(int rt, bc_bstr_t bstr)
             bc_event(BC_KIND_INVALID_BSTR, stacks, rec, 0,
                      "SysReleaseString on BSTR %p without a matching SysAddRefString", bstr);
         } else {
-            if (!IS_OWN(rec))
-                bc_forward_release(BC_RECORD_RUNTIME(rec), bstr);
+            unpin_rt = BC_RECORD_RUNTIME(rec);
             if (--rec->pins == 0 && (rec->flags & BC_FLAG_FREE_PENDING)) {
                 rec->flags &= (uint8_t)~BC_FLAG_FREE_PENDING;
-                bc_shard_retire(shard, rec, rec->free_stack);
+                bc_shard_retire(shard, rec, rec->free_stack, &out);
             }
         }
     } else if (rec) {
         report_use_after_free(rec, "SysReleaseString");
     }
     bc_table_unlock(shard);
+    /* The runtime's own unpin first: it may free the string itself. */
+    if (unpin_rt != BC_RUNTIME_OWN)
+        bc_forward_release(unpin_rt == BC_RUNTIME_ORPHAN ? rt : unpin_rt, bstr);
+    bc_release_evicted(&out);
+    if (rec)
+        return;
     if (!rec && rt != BC_RUNTIME_OWN)
         bc_forward_release(rt, bstr);
     else if (!rec && !bc_side_release(bstr))
@@ -703,7 +783,8 @@ static foreign_hit_t find_foreign(void *p)
 
 /* Report free()/realloc() of a BSTR and release it as SysFreeString would
  * have (shard locked). */
-static void mismatched_locked(foreign_hit_t hit, void *p, const char *fn, bc_stack_id_t stack)
+static void mismatched_locked(foreign_hit_t hit, void *p, const char *fn, bc_stack_id_t stack,
+                              bc_evicted_t *out)
 {
     bc_record_t *rec = hit.rec;
     bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
@@ -717,7 +798,7 @@ static void mismatched_locked(foreign_hit_t hit, void *p, const char *fn, bc_sta
              freed ? "the already freed" : "the", (void *)bc_record_bstr(rec));
     if (!freed) {
         rec->pins = 0; /* free() ignores pins: the memory is gone for the program */
-        bc_shard_retire(hit.shard, rec, stack);
+        bc_shard_retire(hit.shard, rec, stack, out);
     }
 }
 
@@ -735,28 +816,35 @@ bool bc_track_foreign_free(void *p, const char *fn)
         bc_table_unlock(hit.shard);
         return false;
     }
-    mismatched_locked(hit, p, fn, bc_stack_here());
+    bc_evicted_t out = {.count = 0};
+    mismatched_locked(hit, p, fn, bc_stack_here(), &out);
     bc_table_unlock(hit.shard);
+    bc_release_evicted(&out);
     return true;
 }
 
 void *bc_track_foreign_realloc(void *p, size_t size)
 {
-    foreign_hit_t hit = find_foreign(p);
-    if (!hit.rec)
-        return BC_NOT_A_BSTR;
     /* The program gets what realloc promises: a new block holding the old
-     * bytes. The BSTR goes to the quarantine like any freed one. */
+     * bytes, allocated before any lock is taken. The BSTR goes to the
+     * quarantine like any freed one. */
+    void *moved = size ? malloc(size) : NULL;
+    foreign_hit_t hit = find_foreign(p);
+    if (!hit.rec) {
+        bc_internal_free(moved);
+        return BC_NOT_A_BSTR;
+    }
     uintptr_t lo, hi;
     span_of(hit.rec, &lo, &hi);
     if (IS_OWN(hit.rec) && bc_opt.guard_pages)
         hi = bc_record_bstr(hit.rec) + bc_guard_data_room(hit.rec->bytes);
-    void *moved = size ? malloc(size) : NULL;
-    if (moved && hit.rec->state == BC_LIVE && hi > (uintptr_t)p) {
+    if (moved && hit.rec->state == BC_LIVE && hi > (uintptr_t)p && bc_record_readable(hit.rec)) {
         size_t have = hi - (uintptr_t)p;
         memcpy(moved, p, have < size ? have : size);
     }
-    mismatched_locked(hit, p, "realloc", bc_stack_here());
+    bc_evicted_t out = {.count = 0};
+    mismatched_locked(hit, p, "realloc", bc_stack_here(), &out);
     bc_table_unlock(hit.shard);
+    bc_release_evicted(&out);
     return moved;
 }
