@@ -77,7 +77,7 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
     g->finding.count = 1;
     g->finding.bytes = bytes;
     memcpy(g->finding.stacks, stacks, sizeof g->finding.stacks);
-    if (sample && sample->state == BC_LIVE)
+    if (sample && sample->state == BC_LIVE && bc_record_readable(sample))
         g->finding.sample_len = bc_sample_utf8((const void *)bc_record_bstr(sample),
                                                sample->bytes, bc_record_width(sample),
                                                g->finding.sample, sizeof g->finding.sample);

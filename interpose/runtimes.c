@@ -58,6 +58,11 @@ static int loading;   /* dlopen() calls in progress */
 static int unpatched; /* local runtimes whose calls may still come unpatched */
 static local_module_t locals[MAX_LOCALS];
 static int local_count;
+/* Modules already found to define no runtime (by first address), so a
+ * scan after each dlopen looks up symbols in new modules only. Forgotten
+ * at every dlclose (addresses are reused). */
+static uintptr_t plain_modules[MAX_MODULES];
+static int plain_count;
 static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t shim_lo, shim_hi;
@@ -215,14 +220,21 @@ void bc_runtimes_scan(void)
             continue; /* the global scope answers everyone */
         pthread_mutex_lock(&publish_lock);
         bool known = local_of(m->lo) != NULL;
+        for (int k = 0; k < plain_count && !known; k++)
+            known = plain_modules[k] == m->lo;
         pthread_mutex_unlock(&publish_lock);
         if (known)
             continue;
         void *fn[BC_FN_COUNT];
         for (int k = 0; k < BC_FN_COUNT; k++)
             fn[k] = bc_platform_module_symbol(m, fn_names[k]);
-        if (!is_runtime(fn))
+        if (!is_runtime(fn)) {
+            pthread_mutex_lock(&publish_lock);
+            if (plain_count < MAX_MODULES)
+                plain_modules[plain_count++] = m->lo;
+            pthread_mutex_unlock(&publish_lock);
             continue;
+        }
         if (!m->path || !*m->path) {
             warn_once(&warned_blind,
                       "%s exports its own Sys* functions (-rdynamic?): its calls, and its "
@@ -293,6 +305,14 @@ void bc_runtimes_closing(uintptr_t lo, uintptr_t hi)
 
 void bc_runtimes_closed(uintptr_t lo, uintptr_t hi)
 {
+    /* Whatever went, the loader's last entry may have been freed with it,
+     * and a new module may come at the same addresses: look again at the
+     * next call. */
+    pthread_mutex_lock(&publish_lock);
+    plain_count = 0;
+    tail_next = &force_word;
+    update_watch();
+    pthread_mutex_unlock(&publish_lock);
     for (int rt = 1; rt < BC_RUNTIME_ORPHAN; rt++) {
         if (!overlaps(&bc_runtimes[rt], lo, hi))
             continue;

@@ -64,7 +64,9 @@ static void scan_record(const bc_record_t *rec, void *arg)
     }
     g->finding.count++;
     g->finding.bytes += rec->bytes;
-    if (rec->seq < g->sample_seq) { /* the same sample whatever the table's order */
+    /* the same sample whatever the table's order; none from an orphan,
+     * whose runtime (and maybe memory) is gone */
+    if (rec->seq < g->sample_seq && bc_record_readable(rec)) {
         g->sample_seq = rec->seq;
         g->finding.sample_len = bc_sample_utf8((const void *)bc_record_bstr(rec), rec->bytes,
                                                bc_record_width(rec), g->finding.sample,
