@@ -586,6 +586,12 @@ static inline void bc_deferred_maybe_drain(void)
 /* At exit: one warning each for lost deferred frees and unchecked calls. */
 void bc_nested_warn(void);
 
+/* -------------------------------------------------------- "break_alloc.c" */
+/* break_on_alloc: armed when the option names an ordinal; the check runs
+ * on every tracked allocation, after the table's lock is released. */
+extern bool bc_break_armed;
+void bc_break_check(uint64_t seq, bc_bstr_t bstr);
+
 /* ------------------------------------------------------------- "events.c" */
 typedef enum {
     BC_KIND_LEAK,

@@ -291,9 +291,14 @@ static bool record(int rt, bc_bstr_t bstr, uint32_t bytes, bc_stack_id_t stack, 
 {
     bc_shard_t *shard = bc_table_lock_home((uintptr_t)bstr);
     bc_record_t *rec = bc_shard_insert(shard, (uintptr_t)bstr, bytes, stack, rt);
-    if (rec)
+    uint64_t seq = 0;
+    if (rec) {
         rec->flags |= flags;
+        seq = rec->seq;
+    }
     bc_table_unlock(shard);
+    if (BC_UNLIKELY(bc_break_armed) && rec) /* after the unlock: it calls out */
+        bc_break_check(seq, bstr);
     live_memo_t *m = memo ? memo : create_memo();
     if (rec && m)
         *memo_slot(m, (uintptr_t)bstr) = (live_memo_t){(uintptr_t)bstr, rec};
