@@ -279,6 +279,16 @@ typedef struct bc_counts {
     uint64_t frees;
 } bc_counts_t;
 
+/* Shard locks this thread holds. No foreign code (a real runtime, free()
+ * of a BSTR's block) may run while it is above 0: bc_no_lock_held says so
+ * once if it does, which the tests look for. */
+extern __thread int bc_shard_locks_held __attribute__((tls_model("initial-exec")));
+void bc_lock_rule_broken(const char *what);
+static inline void bc_no_lock_held(const char *what)
+{
+    if (BC_UNLIKELY(bc_shard_locks_held > 0))
+        bc_lock_rule_broken(what);
+}
 void bc_table_init(void);
 /* The shard this thread inserts BSTR into, locked: in its own group, or
  * next to an older record of BSTR another group still has. */

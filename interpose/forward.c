@@ -33,8 +33,10 @@ static void leave_runtime(const int *previous)
 {
     bc_forwarding_rt = *previous;
 }
-/* For the rest of the enclosing block, this thread is inside runtime RT. */
+/* For the rest of the enclosing block, this thread is inside runtime RT
+ * (which never runs under a shim lock). */
 #define CALLING(rt)                                                              \
+    bc_no_lock_held("a real runtime");                                           \
     int previous_rt_ __attribute__((cleanup(leave_runtime))) = bc_forwarding_rt; \
     bc_forwarding_rt = (rt)
 

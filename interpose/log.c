@@ -46,3 +46,11 @@ void bc_warn(const char *fmt, ...)
     bc_log_line(2, prefix, fmt, ap);
     va_end(ap);
 }
+
+void bc_lock_rule_broken(const char *what)
+{
+    static int said;
+    if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        bc_warn("internal error: %s was called with a table lock held (please report this)",
+                what);
+}

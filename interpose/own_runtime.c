@@ -96,6 +96,7 @@ bc_bstr_t bc_own_alloc(const void *src, size_t copy, uint32_t bytes)
 
 void bc_own_release(bc_bstr_t bstr, uint32_t bytes)
 {
+    bc_no_lock_held("free() of a BSTR's block");
     if (bc_opt.guard_pages)
         bc_guard_release(bstr, bytes);
     else

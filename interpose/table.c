@@ -266,9 +266,13 @@ static void cpu_relax(void)
 #endif
 }
 
+__thread int bc_shard_locks_held BC_TLS;
+
 static bool spin_trylock(int *lock)
 {
-    return __atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE) == 0;
+    bool taken = __atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE) == 0;
+    bc_shard_locks_held += taken;
+    return taken;
 }
 
 /* Contended: spin briefly, then yield, so a holder that was preempted can
@@ -300,6 +304,7 @@ static void spin_lock(int *lock)
 
 static void spin_unlock(int *lock)
 {
+    bc_shard_locks_held--;
     __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
 }
 
@@ -700,6 +705,7 @@ void bc_table_child_after_fork(void)
 {
     /* Re-initialized, not unlocked: the child's only thread is not the one
      * that locked them, and no other thread is left to hold one. */
+    bc_shard_locks_held = 0;
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
         shards[i].lock = 0;
         shards[i].counts.allocations = 0;
