@@ -142,6 +142,9 @@ bool bc_platform_module_of(uintptr_t addr, bc_module_t *out);
 void *bc_platform_next_symbol(const char *name);
 /* MODULE's own definition of NAME (not a dependency's), or NULL. */
 void *bc_platform_module_symbol(const bc_module_t *module, const char *name);
+/* The version of that definition (NAME@@VERSION), or NULL when it has none
+ * or the base one: a reference of another version does not bind to it. */
+const char *bc_platform_symbol_version(const bc_module_t *module, const char *name);
 /* The loaded modules, up to MAX, in the loader's order; *TAIL_NEXT gets the
  * word that turns non-NULL when another module is loaded. */
 int bc_platform_modules(bc_module_t *out, int max, void *const **tail_next);

@@ -101,59 +101,99 @@ static bool defines(const ElfW(Sym) *sym, const char *strtab, const char *name)
            (type == STT_FUNC || type == STT_GNU_IFUNC) && strcmp(strtab + sym->st_name, name) == 0;
 }
 
-/* Looked up in the module's own .dynsym through its hash table, not with
- * dlsym: a module may be asked while its constructors run, before the
- * dynamic linker would answer for it. */
-void *bc_platform_module_symbol(const bc_module_t *module, const char *name)
+/* The dynamic-section tables of a module that symbol lookups need. */
+typedef struct dyn_tables {
+    const ElfW(Sym) *symtab;
+    const char *strtab;
+    const uint32_t *gnu, *sysv;
+    const ElfW(Half) *versym;
+    const ElfW(Verdef) *verdef;
+} dyn_tables_t;
+
+static bool dyn_tables(const bc_module_t *m, dyn_tables_t *t)
 {
-    const ElfW(Sym) *symtab = NULL;
-    const char *strtab = NULL;
-    const uint32_t *gnu = NULL, *sysv = NULL;
-    if (!module->dynamic)
-        return NULL;
-    for (const ElfW(Dyn) *d = module->dynamic; d->d_tag != DT_NULL; d++) {
+    memset(t, 0, sizeof *t);
+    if (!m->dynamic)
+        return false;
+    for (const ElfW(Dyn) *d = m->dynamic; d->d_tag != DT_NULL; d++) {
         switch (d->d_tag) {
-        case DT_SYMTAB: symtab = (const void *)dyn_ptr(module, d->d_un.d_ptr); break;
-        case DT_STRTAB: strtab = (const void *)dyn_ptr(module, d->d_un.d_ptr); break;
-        case DT_GNU_HASH: gnu = (const void *)dyn_ptr(module, d->d_un.d_ptr); break;
-        case DT_HASH: sysv = (const void *)dyn_ptr(module, d->d_un.d_ptr); break;
+        case DT_SYMTAB: t->symtab = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
+        case DT_STRTAB: t->strtab = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
+        case DT_GNU_HASH: t->gnu = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
+        case DT_HASH: t->sysv = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
+        case DT_VERSYM: t->versym = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
+        case DT_VERDEF: t->verdef = (const void *)dyn_ptr(m, d->d_un.d_ptr); break;
         default: break;
         }
     }
-    if (!symtab || !strtab)
-        return NULL;
-    const ElfW(Sym) *found = NULL;
-    if (gnu) {
+    return t->symtab && t->strtab;
+}
+
+/* MODULE's own defining entry for NAME in its .dynsym, or NULL. */
+static const ElfW(Sym) *find_definition(const dyn_tables_t *t, const char *name)
+{
+    if (t->gnu) {
+        const uint32_t *gnu = t->gnu;
         uint32_t nbuckets = gnu[0], symoffset = gnu[1], bloom_words = gnu[2];
         const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)&gnu[4] + bloom_words);
         const uint32_t *chain = buckets + nbuckets;
         uint32_t h = gnu_hash(name);
         uint32_t i = nbuckets ? buckets[h % nbuckets] : 0;
-        if (i >= symoffset) {
-            for (;; i++) {
-                uint32_t ch = chain[i - symoffset];
-                if ((ch | 1) == (h | 1) && defines(&symtab[i], strtab, name)) {
-                    found = &symtab[i];
-                    break;
-                }
-                if (ch & 1)
-                    break;
-            }
+        if (i < symoffset)
+            return NULL;
+        for (;; i++) {
+            uint32_t ch = chain[i - symoffset];
+            if ((ch | 1) == (h | 1) && defines(&t->symtab[i], t->strtab, name))
+                return &t->symtab[i];
+            if (ch & 1)
+                return NULL;
         }
-    } else if (sysv) {
-        uint32_t nbucket = sysv[0];
-        const uint32_t *bucket = &sysv[2], *chain = &bucket[nbucket];
+    }
+    if (t->sysv) {
+        uint32_t nbucket = t->sysv[0];
+        const uint32_t *bucket = &t->sysv[2], *chain = &bucket[nbucket];
         for (uint32_t i = nbucket ? bucket[sysv_hash(name) % nbucket] : 0; i != STN_UNDEF;
              i = chain[i])
-            if (defines(&symtab[i], strtab, name)) {
-                found = &symtab[i];
-                break;
-            }
+            if (defines(&t->symtab[i], t->strtab, name))
+                return &t->symtab[i];
     }
+    return NULL;
+}
+
+/* Looked up in the module's own .dynsym through its hash table, not with
+ * dlsym: a module may be asked while its constructors run, before the
+ * dynamic linker would answer for it. */
+void *bc_platform_module_symbol(const bc_module_t *module, const char *name)
+{
+    dyn_tables_t t;
+    if (!dyn_tables(module, &t))
+        return NULL;
+    const ElfW(Sym) *found = find_definition(&t, name);
     if (!found || ELF64_ST_TYPE(found->st_info) == STT_GNU_IFUNC)
         return NULL; /* an ifunc would need its resolver run: not worth it here */
     uintptr_t addr = module->base + found->st_value;
     return addr >= module->lo && addr < module->hi ? (void *)addr : NULL;
+}
+
+const char *bc_platform_symbol_version(const bc_module_t *module, const char *name)
+{
+    dyn_tables_t t;
+    if (!dyn_tables(module, &t) || !t.versym || !t.verdef)
+        return NULL;
+    const ElfW(Sym) *found = find_definition(&t, name);
+    if (!found)
+        return NULL;
+    unsigned ndx = t.versym[found - t.symtab] & 0x7fff;
+    if (ndx <= 1)
+        return NULL; /* local or the base version: matches any reference */
+    for (const ElfW(Verdef) *vd = t.verdef;; vd = (const void *)((const char *)vd + vd->vd_next)) {
+        if (vd->vd_ndx == ndx && !(vd->vd_flags & VER_FLG_BASE)) {
+            const ElfW(Verdaux) *aux = (const void *)((const char *)vd + vd->vd_aux);
+            return t.strtab + aux->vda_name;
+        }
+        if (!vd->vd_next)
+            return NULL;
+    }
 }
 
 /* ------------------------------------------------------ module listing */

@@ -66,6 +66,10 @@ static int plain_count;
 static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t shim_lo, shim_hi;
+/* The symbol version of the global runtime's SysFreeString ("": none). A
+ * module whose own definitions carry another version binds to its own:
+ * its versioned references do not match the global ones. */
+static char global_version[64];
 static bool used_forward;
 static int warned_full, warned_blind, warned_no_runtime;
 
@@ -136,10 +140,13 @@ static void look_for_global(void)
     bc_module_t m;
     if (!is_runtime(fn) || !bc_platform_module_of((uintptr_t)fn[BC_FN_FREE], &m))
         return;
+    const char *version = bc_platform_symbol_version(&m, fn_names[BC_FN_FREE]);
     pthread_mutex_lock(&publish_lock);
     int rt = publish_runtime(fn, &m);
-    if (bc_default_runtime == BC_RUNTIME_OWN)
+    if (bc_default_runtime == BC_RUNTIME_OWN) {
+        snprintf(global_version, sizeof global_version, "%s", version ? version : "");
         __atomic_store_n(&bc_default_runtime, rt, __ATOMIC_RELEASE);
+    }
     pthread_mutex_unlock(&publish_lock);
 }
 
@@ -216,7 +223,9 @@ void bc_runtimes_scan(void)
     int n = bc_platform_modules(list, MAX_MODULES, &tail);
     for (int i = 0; i < n; i++) {
         const bc_module_t *m = &list[i];
-        if (m->lo == shim_lo || __atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE) != 0)
+        int global = __atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE);
+        if (m->lo == shim_lo || (global != BC_RUNTIME_OWN && !global_version[0]) ||
+            (global != BC_RUNTIME_OWN && m->lo == bc_runtimes[global].lo))
             continue; /* the global scope answers everyone */
         pthread_mutex_lock(&publish_lock);
         bool known = local_of(m->lo) != NULL;
@@ -228,6 +237,10 @@ void bc_runtimes_scan(void)
         void *fn[BC_FN_COUNT];
         for (int k = 0; k < BC_FN_COUNT; k++)
             fn[k] = bc_platform_module_symbol(m, fn_names[k]);
+        const char *version = bc_platform_symbol_version(m, fn_names[BC_FN_FREE]);
+        if (is_runtime(fn) && global != BC_RUNTIME_OWN &&
+            (!version || strcmp(version, global_version) == 0))
+            fn[BC_FN_FREE] = NULL; /* its references bind to the global runtime */
         if (!is_runtime(fn)) {
             pthread_mutex_lock(&publish_lock);
             if (plain_count < MAX_MODULES)
