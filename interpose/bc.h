@@ -453,9 +453,10 @@ extern void *const bc_runtime_entries[BC_MAX_RUNTIMES][BC_FN_COUNT];
 /* After options: set up for the mode (no dynamic-linker call). */
 void bc_runtimes_init(void);
 /* Look at the loaded modules now (the constructor, and after dlopen):
- * the global runtime, and runtimes local to a module. Takes no shim lock
+ * runtimes local to a module, and the global runtime when it may have
+ * changed (at start, after an RTLD_GLOBAL dlopen). Takes no shim lock
  * across a dynamic-linker call. */
-void bc_runtimes_scan(void);
+void bc_runtimes_scan(bool global_may_change);
 /* dlopen() is in progress on some thread (COUNT +1 / -1): calls are
  * answered by their return address meanwhile (constructors). */
 void bc_runtimes_loading(int count);

@@ -78,7 +78,7 @@ BC_EXPORT void *dlopen(const char *file, int mode)
     void *handle = dlopen_as_caller(file, mode, caller);
     if (handle) {
         errno_was = errno;
-        bc_runtimes_scan();
+        bc_runtimes_scan((mode & RTLD_GLOBAL) != 0);
         errno = errno_was;
     }
     return handle;

@@ -200,7 +200,7 @@ static void adopt_local(const bc_module_t *m, void *const fn[BC_FN_COUNT])
                   m->path);
 }
 
-void bc_runtimes_scan(void)
+void bc_runtimes_scan(bool global_may_change)
 {
     if (bc_opt.mode == BC_MODE_OWN)
         return;
@@ -212,7 +212,8 @@ void bc_runtimes_scan(void)
             shim_hi = self.hi;
         }
     }
-    look_for_global();
+    if (global_may_change)
+        look_for_global(); /* ten dlsym calls: not after every dlopen */
     if (__atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE) == BC_RUNTIME_OWN &&
         bc_opt.mode == BC_MODE_FORWARD)
         warn_once(&warned_no_runtime,
@@ -271,7 +272,7 @@ int bc_runtime_slow(uintptr_t ra)
     bool scanned = false;
     void *const *tail = __atomic_load_n(&tail_next, __ATOMIC_ACQUIRE);
     if (tail && *tail) {
-        bc_runtimes_scan();
+        bc_runtimes_scan(true);
         scanned = true;
     }
     int rt = __atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE);
