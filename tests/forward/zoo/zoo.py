@@ -545,6 +545,31 @@ def case_plugin_tail(t):
                   leak_bytes={"leak_via_tail": 26 * 4}, own_olechar=4))
 
 
+def case_plugin_tail_bindnow(t):
+    """Case 8 with the plugin bound at load (-z now) and its GOT made
+    read-only (full RELRO): the shim must still point the plugin's own
+    calls at its runtime."""
+    lib = plugin("BC_ZOO_PLUG_NOW")
+    premise(t, lib, "plug_make_tail", r"jmp\s+\S+\s+<SysAllocString@plt>",
+            "plug_make_tail is jmp SysAllocString@plt")
+    zoo_case(t, [program("BC_ZOO_PROG_PLUGINS"), "tail", lib],
+             Spec({"leak": 1, "double_free": 1}, leak_fns=["leak_via_tail"], free_fns=["double_free_via_tail"],
+                  samples={"leak_via_tail": "leaked through a tail jump"},
+                  leak_bytes={"leak_via_tail": 26 * 4}, own_olechar=4))
+
+
+def case_plugin_tail_noplt(t):
+    """Case 8 with the plugin built -fno-plt: its calls, the tail jumps
+    included, go through GOT slots (GLOB_DAT), not a PLT."""
+    lib = plugin("BC_ZOO_PLUG_NOPLT")
+    premise(t, lib, "plug_make_tail", r"jmp\s+\*",
+            "plug_make_tail is an indirect jump through the GOT")
+    zoo_case(t, [program("BC_ZOO_PROG_PLUGINS"), "tail", lib],
+             Spec({"leak": 1, "double_free": 1}, leak_fns=["leak_via_tail"], free_fns=["double_free_via_tail"],
+                  samples={"leak_via_tail": "leaked through a tail jump"},
+                  leak_bytes={"leak_via_tail": 26 * 4}, own_olechar=4))
+
+
 def case_plugin_swap(t):
     """Case 8: two runtime plugins of different layouts are loaded, used by
     a second thread and unloaded in turn (one often lands where the other
