@@ -414,3 +414,42 @@ void *bc_platform_dlopen_for(void *(*real_dlopen)(const char *, int),
     }
     return real_dlopen(file, mode);
 }
+
+/* ------------------------------------------------------- dependencies */
+
+static const char *soname_of(const bc_module_t *m)
+{
+    const char *strtab = NULL;
+    ElfW(Xword) soname = 0;
+    bool has = false;
+    for (const ElfW(Dyn) *d = m->dynamic; d && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_STRTAB)
+            strtab = (const void *)dyn_ptr(m, d->d_un.d_ptr);
+        if (d->d_tag == DT_SONAME) {
+            soname = d->d_un.d_val;
+            has = true;
+        }
+    }
+    return has && strtab ? strtab + soname : NULL;
+}
+
+bool bc_platform_needs(const bc_module_t *m, const bc_module_t *dep)
+{
+    const char *strtab = NULL;
+    const char *soname = soname_of(dep);
+    const char *base = dep->path ? strrchr(dep->path, '/') : NULL;
+    base = base ? base + 1 : dep->path;
+    for (const ElfW(Dyn) *d = m->dynamic; d && d->d_tag != DT_NULL; d++)
+        if (d->d_tag == DT_STRTAB)
+            strtab = (const void *)dyn_ptr(m, d->d_un.d_ptr);
+    if (!strtab)
+        return false;
+    for (const ElfW(Dyn) *d = m->dynamic; d && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag != DT_NEEDED)
+            continue;
+        const char *needed = strtab + d->d_un.d_val;
+        if ((soname && strcmp(needed, soname) == 0) || (base && strcmp(needed, base) == 0))
+            return true;
+    }
+    return false;
+}

@@ -200,6 +200,39 @@ static void adopt_local(const bc_module_t *m, void *const fn[BC_FN_COUNT])
                   m->path);
 }
 
+/* M defines no runtime but may call one: without a global runtime, its
+ * references bind in the local scope it was loaded into, where a runtime
+ * module it needs, or that needs it (a plugin and its helper library),
+ * answers. Point its slots at that runtime's entry points too. */
+static void adopt_neighbour(const bc_module_t *m, const bc_module_t *list, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const bc_module_t *p = &list[i];
+        if (p->lo == m->lo || !(bc_platform_needs(m, p) || bc_platform_needs(p, m)))
+            continue;
+        pthread_mutex_lock(&publish_lock);
+        const local_module_t *local = local_of(p->lo);
+        int rt = local && local->lo == p->lo ? local->runtime : BC_RUNTIME_OWN;
+        bool room = rt != BC_RUNTIME_OWN && local_count < MAX_LOCALS;
+        pthread_mutex_unlock(&publish_lock);
+        if (!room)
+            continue; /* a library it needs or that needs it, with no runtime */
+        if (!bc_platform_module_settled(m->path, bc_real_dlclose))
+            return;
+        pthread_mutex_lock(&patch_lock);
+        int patched = bc_platform_patch_calls(m, fn_names, bc_runtime_entries[rt], BC_FN_COUNT,
+                                              shim_lo, shim_hi);
+        pthread_mutex_unlock(&patch_lock);
+        if (patched > 0) {
+            pthread_mutex_lock(&publish_lock);
+            if (!local_of(m->lo) && local_count < MAX_LOCALS)
+                locals[local_count++] = (local_module_t){m->lo, m->hi, rt, true};
+            pthread_mutex_unlock(&publish_lock);
+        }
+        return;
+    }
+}
+
 void bc_runtimes_scan(bool global_may_change)
 {
     if (bc_opt.mode == BC_MODE_OWN)
@@ -220,6 +253,7 @@ void bc_runtimes_scan(bool global_may_change)
                   "mode=forward: no real BSTR runtime for %s; the shim serves it (mode own)",
                   "the program");
     bc_module_t list[MAX_MODULES];
+    bool fresh_plain[MAX_MODULES] = {false};
     void *const *tail = NULL;
     int n = bc_platform_modules(list, MAX_MODULES, &tail);
     for (int i = 0; i < n; i++) {
@@ -247,6 +281,7 @@ void bc_runtimes_scan(bool global_may_change)
             if (plain_count < MAX_MODULES)
                 plain_modules[plain_count++] = m->lo;
             pthread_mutex_unlock(&publish_lock);
+            fresh_plain[i] = global == BC_RUNTIME_OWN;
             continue;
         }
         if (!m->path || !*m->path) {
@@ -258,6 +293,9 @@ void bc_runtimes_scan(bool global_may_change)
         }
         adopt_local(m, fn);
     }
+    for (int i = 0; i < n; i++)
+        if (fresh_plain[i])
+            adopt_neighbour(&list[i], list, n);
     pthread_mutex_lock(&publish_lock);
     tail_next = tail;
     update_watch();

@@ -570,6 +570,17 @@ def case_plugin_tail_noplt(t):
                   leak_bytes={"leak_via_tail": 26 * 4}, own_olechar=4))
 
 
+def case_plugin_helper(t):
+    """Case 8b: a helper library that defines no Sys* function but calls
+    them, loaded RTLD_LOCAL with the runtime plugin it needs, and no runtime
+    in the global scope: its calls reach the plugin's runtime (the local
+    scope's), under the shim as without it."""
+    zoo_case(t, [program("BC_ZOO_PROG_HELPER"), os.environ["BC_ZOO_LIB_HELPER"]],
+             Spec({"leak": 1}, leak_fns=["helper_leak"],
+                  samples={"helper_leak": "leaked by the helper"},
+                  leak_bytes={"helper_leak": 20 * 4}, own_olechar=4))
+
+
 def case_plugin_swap(t):
     """Case 8: two runtime plugins of different layouts are loaded, used by
     a second thread and unloaded in turn (one often lands where the other
