@@ -99,6 +99,11 @@ static inline void bc_ensure_init(void)
         bc_init_slow();
 }
 
+/* --------------------------------------------------------- "catch_free.c" */
+/* Modules loaded since start-up get their free()/realloc() slots pointed
+ * at the wrappers (only when an allocator is preloaded ahead of the shim). */
+void bc_catch_free_rescan(void);
+
 /* ------------------------------------------------------------ "dlclose.c" */
 /* The real dlclose (the shim's own calls skip the wrapper's work). */
 int bc_real_dlclose(void *handle);
@@ -153,10 +158,20 @@ bool bc_platform_needs(const bc_module_t *m, const bc_module_t *dep);
 /* Wait until no dlopen() of PATH is in progress; false when it is not
  * loaded (any more). */
 bool bc_platform_module_settled(const char *path, int (*real_dlclose)(void *));
-/* Point M's PLT and GOT slots of NAMES[i] that lead to the shim (or are not
- * bound yet) at TO[i]: the number patched, -1 when a slot could not be. */
-int bc_platform_patch_calls(const bc_module_t *m, const char *const names[], void *const to[],
-                            int n, uintptr_t shim_lo, uintptr_t shim_hi);
+/* Which of a module's PLT and GOT slots to point elsewhere: those of
+ * NAMES[k] bound into [FROM_LO, FROM_HI) or to FROM[k] (FROM may be NULL),
+ * or not bound yet, get TO[k] (NULL: leave that name alone). NAMES are in
+ * an order where the first and last hold every first letter used. */
+typedef struct bc_patch {
+    const char *const *names;
+    void *const *to;
+    void *const *from;
+    int n;
+    uintptr_t from_lo, from_hi;
+} bc_patch_t;
+/* Apply PATCH to M: the number of slots patched, -1 when one could not be
+ * written. */
+int bc_platform_patch_calls(const bc_module_t *m, const bc_patch_t *patch);
 /* dlopen(FILE, MODE) as if CALLER (a return address) had called it: its
  * RUNPATH/RPATH, not the shim's, for a bare name. */
 void *bc_platform_dlopen_for(void *(*real_dlopen)(const char *, int),

@@ -68,8 +68,15 @@ BC_EXPORT void *dlopen(const char *file, int mode)
         resolve_real();
     if (!real_dlopen)
         return NULL;
-    if (!bc_ready || bc_finished || bc_depth > 0 || bc_opt.mode == BC_MODE_OWN)
-        return dlopen_as_caller(file, mode, caller);
+    if (!bc_ready || bc_finished || bc_depth > 0 || bc_opt.mode == BC_MODE_OWN) {
+        void *handle = dlopen_as_caller(file, mode, caller);
+        if (handle && bc_ready) {
+            int errno_was = errno;
+            bc_catch_free_rescan();
+            errno = errno_was;
+        }
+        return handle;
+    }
     int errno_was = errno;
     /* a throwing constructor must not leave the count raised */
     int token __attribute__((cleanup(loading_done))) = 1;
@@ -79,6 +86,7 @@ BC_EXPORT void *dlopen(const char *file, int mode)
     if (handle) {
         errno_was = errno;
         bc_runtimes_scan((mode & RTLD_GLOBAL) != 0);
+        bc_catch_free_rescan();
         errno = errno_was;
     }
     return handle;

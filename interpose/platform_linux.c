@@ -292,8 +292,11 @@ static relro_t relro_of(const bc_module_t *m)
     const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(m->lo + eh->e_phoff);
     for (int i = 0; i < eh->e_phnum; i++)
         if (ph[i].p_type == PT_GNU_RELRO) {
-            r.lo = m->base + ph[i].p_vaddr;
-            r.hi = r.lo + ph[i].p_memsz;
+            /* what the loader made read-only: whole pages only; the last
+             * partial page stays writable (it holds .data too) */
+            uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+            r.lo = (m->base + ph[i].p_vaddr) & ~(page - 1);
+            r.hi = (m->base + ph[i].p_vaddr + ph[i].p_memsz) & ~(page - 1);
         }
     return r;
 }
@@ -302,17 +305,17 @@ static relro_t relro_of(const bc_module_t *m)
 static bool write_slot(uintptr_t slot, void *to, relro_t relro)
 {
     bool locked = slot >= relro.lo && slot < relro.hi;
-    uintptr_t page = slot & ~(uintptr_t)4095;
-    if (locked && mprotect((void *)page, 4096, PROT_READ | PROT_WRITE) != 0)
+    size_t size = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t page = slot & ~(uintptr_t)(size - 1);
+    if (locked && mprotect((void *)page, size, PROT_READ | PROT_WRITE) != 0)
         return false;
     __atomic_store_n((void **)slot, to, __ATOMIC_RELEASE);
     if (locked)
-        mprotect((void *)page, 4096, PROT_READ);
+        mprotect((void *)page, size, PROT_READ);
     return true;
 }
 
-int bc_platform_patch_calls(const bc_module_t *m, const char *const names[], void *const to[],
-                            int n, uintptr_t shim_lo, uintptr_t shim_hi)
+int bc_platform_patch_calls(const bc_module_t *m, const bc_patch_t *patch)
 {
     const ElfW(Sym) *symtab = NULL;
     const char *strtab = NULL;
@@ -340,19 +343,23 @@ int bc_platform_patch_calls(const bc_module_t *m, const char *const names[], voi
             const ElfW(Rela) *r = &tables[t][i];
             unsigned type = (unsigned)ELF64_R_TYPE(r->r_info);
             size_t sym = ELF64_R_SYM(r->r_info);
-            if (sym == 0 || (type != RELOC_JUMP_SLOT && type != RELOC_GLOB_DAT && type != RELOC_ABS))
+            if (sym == 0 || (type != RELOC_JUMP_SLOT && type != RELOC_GLOB_DAT &&
+                             !(type == RELOC_ABS && r->r_addend == 0)))
                 continue;
             const char *name = strtab + symtab[sym].st_name;
-            if (name[0] != 'S' || name[1] != 'y' || name[2] != 's')
-                continue;
-            for (int k = 0; k < n; k++) {
-                if (!to[k] || strcmp(name, names[k]) != 0)
+            if (name[0] != patch->names[0][0] && name[0] != patch->names[patch->n - 1][0])
+                continue; /* a cheap first look: the names share a first letter or two */
+            for (int k = 0; k < patch->n; k++) {
+                if (!patch->to[k] || strcmp(name, patch->names[k]) != 0)
                     continue;
                 uintptr_t slot = m->base + r->r_offset;
                 uintptr_t now = (uintptr_t)__atomic_load_n((void **)slot, __ATOMIC_ACQUIRE);
-                /* bound to the shim, or not bound yet (its own PLT stub) */
-                if ((now >= shim_lo && now < shim_hi) || (now >= m->lo && now < m->hi)) {
-                    if (!write_slot(slot, to[k], relro))
+                /* bound where asked, or not bound yet (its own PLT stub) */
+                bool lazy = type == RELOC_JUMP_SLOT && now >= m->lo && now < m->hi;
+                bool bound = (now >= patch->from_lo && now < patch->from_hi) ||
+                             (patch->from && now == (uintptr_t)patch->from[k]);
+                if (bound || lazy) {
+                    if (!write_slot(slot, patch->to[k], relro))
                         return -1;
                     patched++;
                 }
@@ -363,11 +370,10 @@ int bc_platform_patch_calls(const bc_module_t *m, const char *const names[], voi
     return patched;
 }
 #else
-int bc_platform_patch_calls(const bc_module_t *m, const char *const names[], void *const to[],
-                            int n, uintptr_t shim_lo, uintptr_t shim_hi)
+int bc_platform_patch_calls(const bc_module_t *m, const bc_patch_t *patch)
 {
-    (void)m, (void)names, (void)to, (void)n, (void)shim_lo, (void)shim_hi;
-    return -1; /* calls are then told apart by their return address */
+    (void)m, (void)patch;
+    return -1; /* no patcher for this architecture's relocations */
 }
 #endif
 

@@ -150,6 +150,17 @@ static void look_for_global(void)
     pthread_mutex_unlock(&publish_lock);
 }
 
+/* Point M's Sys* slots bound to the shim (or not bound yet) at runtime
+ * RT's entry points. */
+static int patch_to_runtime(const bc_module_t *m, int rt)
+{
+    bc_patch_t patch = {fn_names, bc_runtime_entries[rt], NULL, BC_FN_COUNT, shim_lo, shim_hi};
+    pthread_mutex_lock(&patch_lock);
+    int patched = bc_platform_patch_calls(m, &patch);
+    pthread_mutex_unlock(&patch_lock);
+    return patched;
+}
+
 static void warn_once(int *flag, const char *fmt, const char *what)
 {
     if (!__atomic_exchange_n(flag, 1, __ATOMIC_RELAXED))
@@ -180,10 +191,7 @@ static void adopt_local(const bc_module_t *m, void *const fn[BC_FN_COUNT])
     bool loaded = bc_platform_module_settled(m->path, bc_real_dlclose);
     int patched = -1;
     if (loaded) {
-        pthread_mutex_lock(&patch_lock);
-        patched = bc_platform_patch_calls(m, fn_names, bc_runtime_entries[rt], BC_FN_COUNT,
-                                          shim_lo, shim_hi);
-        pthread_mutex_unlock(&patch_lock);
+        patched = patch_to_runtime(m, rt);
     }
     pthread_mutex_lock(&publish_lock);
     local_module_t *local = local_of(m->lo);
@@ -219,10 +227,7 @@ static void adopt_neighbour(const bc_module_t *m, const bc_module_t *list, int n
             continue; /* a library it needs or that needs it, with no runtime */
         if (!bc_platform_module_settled(m->path, bc_real_dlclose))
             return;
-        pthread_mutex_lock(&patch_lock);
-        int patched = bc_platform_patch_calls(m, fn_names, bc_runtime_entries[rt], BC_FN_COUNT,
-                                              shim_lo, shim_hi);
-        pthread_mutex_unlock(&patch_lock);
+        int patched = patch_to_runtime(m, rt);
         if (patched > 0) {
             pthread_mutex_lock(&publish_lock);
             if (!local_of(m->lo) && local_count < MAX_LOCALS)

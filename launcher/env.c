@@ -1,7 +1,14 @@
-/* The command's environment. The shim goes first in the preload variable
- * (an existing value is kept after it, and the shim is not added twice).
- * BSTRCHECK_OPTIONS keeps the user's items and gets the launcher's after
- * them: the shim applies items in order, so the launcher's flags win. */
+/* The command's environment. The shim goes first in the preload variable,
+ * ahead of any allocator or other tool already there (kept after it, in
+ * their order): then every module's free() and realloc() calls reach the
+ * shim's catch_free wrappers by ordinary binding, modules dlopen()ed later
+ * included, and an allocator after the shim still serves every allocation
+ * (the shim defines no malloc). Only sanitizer runtimes that refuse to start
+ * unless they come first (AddressSanitizer's, HWASan's) stay ahead of it.
+ * A preload list that already names the shim is left as the user wrote it
+ * (the shim works in either order). BSTRCHECK_OPTIONS keeps the user's items
+ * and gets the launcher's after them: the shim applies items in order, so
+ * the launcher's flags win. */
 #include "launcher.h"
 
 #include <stdlib.h>
@@ -101,6 +108,43 @@ static bool already_preloaded(const char *value, const char *shim)
     return false;
 }
 
+/* Must the preload entry ENTRY (LEN bytes) come first in the list? The
+ * runtimes of AddressSanitizer and HWASan check that they come first in the
+ * initial library list and end the program otherwise. */
+static bool must_come_first(const char *entry, size_t len)
+{
+    static const char *const runtimes[] = {"libasan.so", "libhwasan.so", "libclang_rt.asan",
+                                           "libclang_rt.hwasan"};
+    const char *base = entry;
+    for (size_t i = 0; i < len; i++)
+        if (entry[i] == '/')
+            base = entry + i + 1;
+    size_t base_len = len - (size_t)(base - entry);
+    for (size_t i = 0; i < BC_ARRAY_LEN(runtimes); i++) {
+        size_t n = strlen(runtimes[i]);
+        if (base_len >= n && strncmp(base, runtimes[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Where the shim goes in the preload list VALUE: the offset just past its
+ * leading entries that must come first (0: at the very front). */
+static size_t shim_position(const char *value)
+{
+    size_t end = 0;
+    const char *p = value + strspn(value, ": ");
+    while (*p) {
+        size_t len = strcspn(p, ": ");
+        if (!must_come_first(p, len))
+            break;
+        end = (size_t)(p + len - value);
+        p += len;
+        p += strspn(p, ": ");
+    }
+    return end;
+}
+
 /* "NAME=VALUE" in a new string. */
 static char *make_entry(const char *name, const char *value, const char *tail)
 {
@@ -155,9 +199,22 @@ char **bc_env_build(char **environ_in, const char *shim, const char *options)
         env[k++] = environ_in[i];
     }
     /* The two entries we own come last; bc_env_free frees exactly those. */
-    char *preload = old_preload && already_preloaded(old_preload, shim)
-                        ? make_entry(preload_var, old_preload, NULL)
-                        : make_entry(preload_var, shim, old_preload);
+    char *preload;
+    if (old_preload && already_preloaded(old_preload, shim)) {
+        preload = make_entry(preload_var, old_preload, NULL);
+    } else if (old_preload && shim_position(old_preload) > 0) {
+        /* sanitizer runtimes, the shim, then the rest */
+        size_t at = shim_position(old_preload);
+        const char *rest = old_preload + at + strspn(old_preload + at, ": ");
+        text_t head = {0};
+        append(&head, old_preload, at);
+        append(&head, ":", 1);
+        append(&head, shim, strlen(shim));
+        preload = head.failed ? NULL : make_entry(preload_var, head.s, rest);
+        free(head.s);
+    } else {
+        preload = make_entry(preload_var, shim, old_preload);
+    }
     char *opts = make_entry(options_var, options, NULL);
     if (!preload || !opts) {
         free(preload);
