@@ -153,6 +153,9 @@ const char *bc_platform_symbol_version(const bc_module_t *module, const char *na
 /* The loaded modules, up to MAX, in the loader's order; *TAIL_NEXT gets the
  * word that turns non-NULL when another module is loaded. */
 int bc_platform_modules(bc_module_t *out, int max, void *const **tail_next);
+/* Run FN, which opens descriptors it keeps, so that they land above the
+ * numbers a program expects to get first. */
+void bc_platform_with_high_fds(void (*fn)(void));
 /* Does M name DEP among its DT_NEEDED (by DEP's soname or file name)? */
 bool bc_platform_needs(const bc_module_t *m, const bc_module_t *dep);
 /* Wait until no dlopen() of PATH is in progress; false when it is not

@@ -5,6 +5,8 @@
 #include "bc.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
@@ -458,4 +460,33 @@ bool bc_platform_needs(const bc_module_t *m, const bc_module_t *dep)
             return true;
     }
     return false;
+}
+
+/* ------------------------------------------------ descriptors kept high */
+
+/* FN may open descriptors it keeps for the process's life (libunwind's
+ * validation pipe). A program must see the descriptor numbers it would
+ * see without the shim (its first open() gives 3; `cmd <&-` leaves 0
+ * closed), so the free numbers below 64 are held by placeholders while FN
+ * runs, and what FN opens lands above them. */
+void bc_platform_with_high_fds(void (*fn)(void))
+{
+    enum { LOW = 64 };
+    int saved = errno;
+    int filler = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    bool held[LOW] = {false};
+    if (filler >= 0 && filler < LOW) {
+        held[filler] = true;
+        for (int fd = 0; fd < LOW; fd++)
+            if (!held[fd] && fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+                dup3(filler, fd, O_CLOEXEC) == fd)
+                held[fd] = true;
+    }
+    fn();
+    for (int fd = 0; fd < LOW; fd++)
+        if (held[fd])
+            close(fd);
+    if (filler >= LOW)
+        close(filler);
+    errno = saved;
 }

@@ -51,11 +51,17 @@ static bool in_range(const address_range_t *r, uintptr_t pc)
 
 static void refresh_exec_ranges(void);
 
+/* libunwind's first use opens a pipe it keeps (to validate addresses). */
+static void start_libunwind(void)
+{
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+}
+
 void bc_stack_init(void)
 {
     module_range_of((const void *)(uintptr_t)&bc_stack_init, &self_range);
     module_range_of((const void *)(uintptr_t)&unw_backtrace, &unwinder_range);
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    bc_platform_with_high_fds(start_libunwind);
     if (bc_opt.unwind == BC_UNWIND_FP)
         refresh_exec_ranges();
 }

@@ -260,6 +260,30 @@ def case_preload_only(t):
     t.ok("9" in r.stdout, "SysStringLen answered", r.stdout)
 
 
+def case_fd_numbers(t):
+    """The shim keeps descriptors of its own (libunwind's validation pipe)
+    above the numbers a program expects: its first open() gives what it
+    gives without the shim, and a closed stdin stays closed."""
+    script = ('import os, subprocess\n'
+              'print("first fd", os.open("/dev/null", os.O_RDONLY))\n'
+              'p = subprocess.run(["cat"], stdin=subprocess.DEVNULL if False else None, '
+              'stderr=subprocess.PIPE, text=True, pass_fds=(), close_fds=True, '
+              'preexec_fn=lambda: os.close(0))\n'
+              'print("cat with stdin closed:", p.returncode, p.stderr.strip())\n')
+    outs = []
+    for preload in (False, True):
+        env = dict(os.environ)
+        env.pop("LD_PRELOAD", None)
+        env["BSTRCHECK_OPTIONS"] = "report_empty=0"
+        if preload:
+            env["LD_PRELOAD"] = os.environ["BC_SHIM"]
+        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                              text=True, timeout=60)
+        outs.append(proc.stdout)
+    t.ok("first fd 3" in outs[0], "premise: without the shim the first open() gives 3", outs[0])
+    t.eq(outs[1], outs[0], "the same descriptor numbers and closed-stdin behaviour under the shim")
+
+
 def case_log_path(t):
     workdir = tempfile.mkdtemp(prefix="bstrcheck-log-")
     r = run("BC_SCENARIOS", ["leak_groups"], f"log_path={workdir}/log.%p")
