@@ -336,6 +336,10 @@ typedef struct bc_evicted {
     unsigned count;
     bc_record_t rec[BC_EVICT_MAX];
 } bc_evicted_t;
+/* An empty batch (not = {0}: that would clear all of it on every free). */
+#define BC_EVICTED(name) \
+    bc_evicted_t name;   \
+    name.count = 0
 /* Mark REC freed (counts a free) and hold it in quarantine; records pushed
  * out of the quarantine go to OUT (release them after the unlock). */
 void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack,

@@ -18,7 +18,8 @@
  * way, and nested.c serves it.
  *
  * The guard is a cleanup scope: a C++ exception thrown by a real runtime
- * through the shim restores the depth, the frame and errno on its way (the
+ * through the shim restores the depth, the frame, errno and the runtime
+ * being called on its way (the
  * core is built with -fexceptions, and no shim lock is held across a call
  * into a runtime). */
 #include "bc.h"
@@ -43,10 +44,12 @@ static inline int *my_errno(void)
 typedef struct entry_scope {
     int *errno_at;
     int saved_errno;
+    int forwarding_rt; /* forward.c sets it around each call into a runtime */
 } entry_scope_t;
 
 static inline void leave_entry(entry_scope_t *scope)
 {
+    bc_forwarding_rt = scope->forwarding_rt;
     bc_deferred_maybe_drain();
     BC_GUARD_LEAVE();
     *scope->errno_at = scope->saved_errno;
@@ -69,6 +72,7 @@ static inline void leave_entry(entry_scope_t *scope)
     entry_scope_t scope_ __attribute__((cleanup(leave_entry)));                    \
     scope_.errno_at = my_errno();                                                  \
     scope_.saved_errno = *scope_.errno_at;                                         \
+    scope_.forwarding_rt = bc_forwarding_rt;                                       \
     bc_ensure_init();                                                              \
     BC_GUARD_ENTER();                                                              \
     int rt_ = (fixed) != ANY_RUNTIME ? (fixed) : bc_runtime_for_entry(CALLER)

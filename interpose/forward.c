@@ -3,8 +3,8 @@
  * the real function calls through its own PLT (a tail call included) comes
  * back to the entry points as that runtime's own call and is passed
  * straight to it. An exception thrown by the runtime passes through: the
- * scope below puts bc_forwarding_rt back (the core is built with
- * -fexceptions). Missing functions are stood in for by the ones the
+ * entry point's cleanup scope puts bc_forwarding_rt back (the core is built
+ * with -fexceptions). Missing functions are stood in for by the ones the
  * runtime has; a runtime always has SysFreeString and one allocator. */
 #include "bc.h"
 
@@ -29,16 +29,27 @@ typedef bc_hresult_t (*addref_fn_t)(bc_bstr_t);
     })
 #define HAS(rt, index) (bc_runtimes[rt].fn[index] != NULL)
 
-static void leave_runtime(const int *previous)
-{
-    bc_forwarding_rt = *previous;
-}
-/* For the rest of the enclosing block, this thread is inside runtime RT
- * (which never runs under a shim lock). */
-#define CALLING(rt)                                                              \
-    bc_no_lock_held("a real runtime");                                           \
-    int previous_rt_ __attribute__((cleanup(leave_runtime))) = bc_forwarding_rt; \
-    bc_forwarding_rt = (rt)
+/* Call runtime RT's function INDEX with this thread inside RT meanwhile
+ * (never under a shim lock). An exception thrown by the runtime skips the
+ * restore: the entry point's scope puts bc_forwarding_rt back. */
+#define CALL(type, rt, index, ...)                                                    \
+    __extension__({                                                               \
+        bc_no_lock_held("a real runtime");                                        \
+        int previous_rt_ = bc_forwarding_rt;                                      \
+        bc_forwarding_rt = (rt);                                                  \
+        __typeof__(REAL(type, rt, index)(__VA_ARGS__)) result_ =                  \
+            REAL(type, rt, index)(__VA_ARGS__);                                   \
+        bc_forwarding_rt = previous_rt_;                                          \
+        result_;                                                                  \
+    })
+#define CALL_VOID(type, rt, index, ...)                                               \
+    do {                                                                          \
+        bc_no_lock_held("a real runtime");                                        \
+        int previous_rt_ = bc_forwarding_rt;                                      \
+        bc_forwarding_rt = (rt);                                                  \
+        REAL(type, rt, index)(__VA_ARGS__);                                       \
+        bc_forwarding_rt = previous_rt_;                                          \
+    } while (0)
 
 static unsigned width_of(int rt)
 {
@@ -48,26 +59,25 @@ static unsigned width_of(int rt)
 
 bc_bstr_t bc_forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
 {
-    CALLING(rt);
     switch (kind) {
     case BC_ALLOC_SZ:
         if (HAS(rt, BC_FN_ALLOC))
-            return REAL(alloc_sz_fn_t, rt, BC_FN_ALLOC)(psz);
+            return CALL(alloc_sz_fn_t, rt, BC_FN_ALLOC, psz);
         if (!psz)
             return NULL;
-        return REAL(alloc_len_fn_t, rt, BC_FN_ALLOC_LEN)(psz,
+        return CALL(alloc_len_fn_t, rt, BC_FN_ALLOC_LEN, psz,
                                                          (unsigned)bc_olestr_units(psz, width_of(rt)));
     case BC_ALLOC_LEN:
         if (HAS(rt, BC_FN_ALLOC_LEN))
-            return REAL(alloc_len_fn_t, rt, BC_FN_ALLOC_LEN)(psz, len);
+            return CALL(alloc_len_fn_t, rt, BC_FN_ALLOC_LEN, psz, len);
         if (HAS(rt, BC_FN_ALLOC_BYTE_LEN) && (uint64_t)len * width_of(rt) < UINT32_MAX)
-            return REAL(alloc_byte_len_fn_t, rt, BC_FN_ALLOC_BYTE_LEN)(psz, len * width_of(rt));
+            return CALL(alloc_byte_len_fn_t, rt, BC_FN_ALLOC_BYTE_LEN, psz, len * width_of(rt));
         return NULL;
     case BC_ALLOC_BYTE_LEN:
         if (HAS(rt, BC_FN_ALLOC_BYTE_LEN))
-            return REAL(alloc_byte_len_fn_t, rt, BC_FN_ALLOC_BYTE_LEN)(psz, len);
+            return CALL(alloc_byte_len_fn_t, rt, BC_FN_ALLOC_BYTE_LEN, psz, len);
         if (HAS(rt, BC_FN_ALLOC_LEN) && len % width_of(rt) == 0)
-            return REAL(alloc_len_fn_t, rt, BC_FN_ALLOC_LEN)(psz, len / width_of(rt));
+            return CALL(alloc_len_fn_t, rt, BC_FN_ALLOC_LEN, psz, len / width_of(rt));
         return NULL;
     }
     return NULL;
@@ -75,11 +85,10 @@ bc_bstr_t bc_forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsign
 
 int bc_forward_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, bool is_sz)
 {
-    CALLING(rt);
     if (is_sz && HAS(rt, BC_FN_REALLOC))
-        return REAL(realloc_sz_fn_t, rt, BC_FN_REALLOC)(pbstr, psz);
+        return CALL(realloc_sz_fn_t, rt, BC_FN_REALLOC, pbstr, psz);
     if (!is_sz && HAS(rt, BC_FN_REALLOC_LEN))
-        return REAL(realloc_len_fn_t, rt, BC_FN_REALLOC_LEN)(pbstr, psz, len);
+        return CALL(realloc_len_fn_t, rt, BC_FN_REALLOC_LEN, pbstr, psz, len);
     /* Stand-in: a new string, then the old one freed. */
     bc_bstr_t fresh = bc_forward_alloc(rt, is_sz ? BC_ALLOC_SZ : BC_ALLOC_LEN, psz, len);
     if (!fresh && !(is_sz && !psz))
@@ -92,25 +101,22 @@ int bc_forward_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, 
 
 void bc_forward_free(int rt, bc_bstr_t bstr)
 {
-    CALLING(rt);
-    REAL(bstr_fn_t, rt, BC_FN_FREE)(bstr);
+    CALL_VOID(bstr_fn_t, rt, BC_FN_FREE, bstr);
 }
 
 uint32_t bc_forward_byte_len(int rt, bc_bstr_t bstr)
 {
-    CALLING(rt);
     if (HAS(rt, BC_FN_BYTE_LEN))
-        return REAL(len_fn_t, rt, BC_FN_BYTE_LEN)(bstr);
+        return CALL(len_fn_t, rt, BC_FN_BYTE_LEN, bstr);
     if (HAS(rt, BC_FN_LEN))
-        return REAL(len_fn_t, rt, BC_FN_LEN)(bstr) * width_of(rt);
+        return CALL(len_fn_t, rt, BC_FN_LEN, bstr) * width_of(rt);
     return 0;
 }
 
 uint32_t bc_forward_len(int rt, bc_bstr_t bstr)
 {
-    CALLING(rt);
     if (HAS(rt, BC_FN_LEN))
-        return REAL(len_fn_t, rt, BC_FN_LEN)(bstr);
+        return CALL(len_fn_t, rt, BC_FN_LEN, bstr);
     return bc_forward_byte_len(rt, bstr) / width_of(rt);
 }
 
@@ -147,8 +153,7 @@ void bc_forward_learn_width(int rt, bc_bstr_t bstr, bc_alloc_kind_t kind, const 
     uint32_t prefix = bc_raw_prefix(bstr);
     unsigned width = 0;
     if (HAS(rt, BC_FN_LEN)) {
-        CALLING(rt);
-        unsigned chars = REAL(len_fn_t, rt, BC_FN_LEN)(bstr);
+        unsigned chars = CALL(len_fn_t, rt, BC_FN_LEN, bstr);
         if (chars && prefix % chars == 0)
             width = prefix / chars;
     }
@@ -168,13 +173,11 @@ void bc_forward_learn_width(int rt, bc_bstr_t bstr, bc_alloc_kind_t kind, const 
 
 bc_hresult_t bc_forward_addref(int rt, bc_bstr_t bstr)
 {
-    CALLING(rt);
-    return HAS(rt, BC_FN_ADDREF) ? REAL(addref_fn_t, rt, BC_FN_ADDREF)(bstr) : BC_S_OK;
+    return HAS(rt, BC_FN_ADDREF) ? CALL(addref_fn_t, rt, BC_FN_ADDREF, bstr) : BC_S_OK;
 }
 
 void bc_forward_release(int rt, bc_bstr_t bstr)
 {
-    CALLING(rt);
     if (HAS(rt, BC_FN_RELEASE))
-        REAL(bstr_fn_t, rt, BC_FN_RELEASE)(bstr);
+        CALL_VOID(bstr_fn_t, rt, BC_FN_RELEASE, bstr);
 }

@@ -605,7 +605,7 @@ void bc_table_flush_runtime(int runtime)
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
         bool more;
         do {
-            bc_evicted_t out = {.count = 0};
+            BC_EVICTED(out);
             spin_lock(&shards[i].lock);
             more = detach_runtime(&shards[i], runtime, &out);
             spin_unlock(&shards[i].lock);

@@ -422,7 +422,7 @@ static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack
 static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool capture)
 {
     bc_record_t *rec;
-    bc_evicted_t out = {.count = 0};
+    BC_EVICTED(out);
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     bc_record_t freed;
     bool known = rec != NULL, live = rec && rec->state == BC_LIVE;
@@ -596,7 +596,7 @@ static int realloc_old(bc_bstr_t old, bc_record_t *snapshot, bc_stack_id_t stack
 static void realloc_retire_old(const bc_record_t *snapshot, bc_stack_id_t stack)
 {
     bc_record_t *rec;
-    bc_evicted_t out = {.count = 0};
+    BC_EVICTED(out);
     bc_shard_t *shard = bc_table_lock_find(bc_record_bstr(snapshot), &rec);
     if (rec && rec->state == BC_LIVE && rec->seq == snapshot->seq)
         free_locked(shard, rec, stack, &out);
@@ -730,7 +730,7 @@ void bc_track_release(int rt, bc_bstr_t bstr)
         return;
     }
     bc_record_t *rec;
-    bc_evicted_t out = {.count = 0};
+    BC_EVICTED(out);
     int unpin_rt = BC_RUNTIME_OWN;
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     if (rec && rec->state == BC_LIVE) {
@@ -821,7 +821,7 @@ bool bc_track_foreign_free(void *p, const char *fn)
         bc_table_unlock(hit.shard);
         return false;
     }
-    bc_evicted_t out = {.count = 0};
+    BC_EVICTED(out);
     mismatched_locked(hit, p, fn, bc_stack_here(), &out);
     bc_table_unlock(hit.shard);
     bc_release_evicted(&out);
@@ -847,7 +847,7 @@ void *bc_track_foreign_realloc(void *p, size_t size)
         size_t have = hi - (uintptr_t)p;
         memcpy(moved, p, have < size ? have : size);
     }
-    bc_evicted_t out = {.count = 0};
+    BC_EVICTED(out);
     mismatched_locked(hit, p, "realloc", bc_stack_here(), &out);
     bc_table_unlock(hit.shard);
     bc_release_evicted(&out);

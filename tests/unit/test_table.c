@@ -46,7 +46,7 @@ static bool insert(bc_bstr_t p, uint32_t bytes, bc_stack_id_t stack)
 static bool retire(bc_bstr_t p, bc_stack_id_t stack)
 {
     bc_record_t *rec;
-    bc_evicted_t out = {.count = 0};
+    BC_EVICTED(out);
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)p, &rec);
     if (rec)
         bc_shard_retire(shard, rec, stack, &out);
@@ -134,7 +134,7 @@ static int scenario_default(void)
     tap_is_uint(c.frees, 0, "counts: 0 frees");
 
     /* Retire: freed, still findable while quarantined. */
-    bc_evicted_t out = {.count = 0};
+    BC_EVICTED(out);
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)p, &rec);
     bc_shard_retire(shard, rec, 77, &out);
     bc_table_unlock(shard);
