@@ -368,7 +368,11 @@ uint64_t bc_table_next_seq(void);
 /* The first ordinal this process allocated itself: 1, or in a forked child
  * the ordinal at fork. Older records are the parent's, never our leaks. */
 uint64_t bc_table_first_own_seq(void);
-/* In a forked child, with every shard locked by the fork: fresh locks, zero
+/* fork: hold the table (every shard, once anything was ever tracked), and
+ * release it in the parent. */
+void bc_table_fork_prepare(void);
+void bc_table_fork_parent(void);
+/* In a forked child, with the table held by the fork: fresh locks, zero
  * counters, and every record inherited (see bc_table_first_own_seq). */
 void bc_table_child_after_fork(void);
 

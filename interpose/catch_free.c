@@ -183,8 +183,9 @@ NO_ASAN BC_EXPORT void free(void *p)
     }
     /* inside the shim first: a real runtime freeing a block for the shim
      * costs no filter probe (a likely cache miss) */
-    if (BC_LIKELY(bc_depth > 0 || !bc_table_may_hold((uintptr_t)p) || !bc_ready ||
-                  !bc_opt.catch_free || !watching || passing)) {
+    /* catch_free=0: straight to the C library, no filter probe */
+    if (BC_LIKELY(bc_depth > 0 || !bc_opt.catch_free || !bc_table_may_hold((uintptr_t)p) ||
+                  !bc_ready || !watching || passing)) {
         real(p);
         return;
     }
@@ -206,8 +207,8 @@ NO_ASAN BC_EXPORT void *realloc(void *p, size_t size)
         resolve();
         real = LOAD(real_realloc);
     }
-    if (BC_LIKELY(!p || bc_depth > 0 || !bc_table_may_hold((uintptr_t)p) || !bc_ready ||
-                  !bc_opt.catch_free || !watching || passing))
+    if (BC_LIKELY(!p || bc_depth > 0 || !bc_opt.catch_free || !bc_table_may_hold((uintptr_t)p) ||
+                  !bc_ready || !watching || passing))
         return real(p, size);
     int saved = errno;
     BC_GUARD_ENTER();

@@ -1,7 +1,8 @@
 /* fork(): the child must not inherit a locked table, and must not report
  * its parent's BSTRs as its own leaks. Every lock of the shim is taken
  * before fork, in one fixed order (the order the code nests them: report,
- * shards in index order, events, depot), and released after it in the
+ * shards in index order, events, depot, runtime finder, fp walker), and
+ * released after it in the
  * parent. The child, whose only thread is the forking one, gets fresh
  * locks, zero counters and no events; the records it inherits stay in its
  * table (it may still free them, or free one twice) but are never its
@@ -17,9 +18,10 @@
  * signal handler's Sys* call takes the lock-free path (nested.c). */
 static __thread bool fork_locked __attribute__((tls_model("initial-exec")));
 
-/* The runtime finder's locks come after the shards: a quarantined BSTR of
- * a real runtime is freed under its shard lock, and that free may call back
- * into an entry point, which may look its caller up. */
+/* The order is the order the code nests the locks in. (No real runtime
+ * runs under any of them: a quarantined BSTR is released after its shard's
+ * lock, and runtime lookups publish under the finder's lock only.) The
+ * shards are taken only once anything was ever tracked. */
 static void before_fork(void)
 {
     fork_locked = bc_depth == 0;
@@ -27,7 +29,7 @@ static void before_fork(void)
         return;
     bc_depth++;
     bc_report_lock();
-    bc_table_lock_all();
+    bc_table_fork_prepare();
     bc_events_lock();
     bc_depot_lock();
     bc_runtimes_lock();
@@ -42,7 +44,7 @@ static void after_fork_parent(void)
     bc_runtimes_unlock();
     bc_depot_unlock();
     bc_events_unlock();
-    bc_table_unlock_all();
+    bc_table_fork_parent();
     bc_report_unlock();
     bc_depth--;
 }

@@ -342,8 +342,40 @@ BC_NOINLINE static bc_shard_t *lock_older_record(unsigned home, uintptr_t bstr)
     return NULL;
 }
 
+/* Whether a record was ever inserted. Until then a fork needs no shard
+ * lock (a process that never makes a BSTR pays nothing per fork, and its
+ * child writes none of the shards' pages). The first insert and a fork's
+ * look at the flag are serialized by first_use, taken before any shard. */
+static bool table_used;
+static pthread_mutex_t first_use = PTHREAD_MUTEX_INITIALIZER;
+static bool fork_took_shards;
+
+BC_NOINLINE static void mark_used(void)
+{
+    pthread_mutex_lock(&first_use);
+    __atomic_store_n(&table_used, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&first_use);
+}
+
+void bc_table_fork_prepare(void)
+{
+    pthread_mutex_lock(&first_use);
+    fork_took_shards = table_used;
+    if (fork_took_shards)
+        bc_table_lock_all();
+}
+
+void bc_table_fork_parent(void)
+{
+    if (fork_took_shards)
+        bc_table_unlock_all();
+    pthread_mutex_unlock(&first_use);
+}
+
 bc_shard_t *bc_table_lock_home(uintptr_t bstr)
 {
+    if (BC_UNLIKELY(!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE)))
+        mark_used();
     unsigned home = my_slot();
     const group_counters_t *all = (const group_counters_t *)filters[filter_slot(hash_of(bstr))];
     group_counters_t elsewhere = __atomic_load_n(all, __ATOMIC_RELAXED) & others_mask[home];
@@ -375,6 +407,8 @@ BC_NOINLINE static bc_shard_t *lock_find_elsewhere(bc_shard_t *shard, unsigned h
 
 bc_shard_t *bc_table_lock_find(uintptr_t bstr, bc_record_t **rec)
 {
+    if (BC_UNLIKELY(!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE)))
+        mark_used(); /* a shard is about to be locked: forks must see it */
     unsigned home = my_slot();
     bc_shard_t *shard = shard_in(home, bstr);
     spin_lock(&shard->lock);
@@ -703,6 +737,9 @@ uint64_t bc_table_first_own_seq(void)
 
 void bc_table_child_after_fork(void)
 {
+    pthread_mutex_init(&first_use, NULL);
+    if (!fork_took_shards)
+        return; /* nothing was ever tracked: the shards are as they started */
     /* Re-initialized, not unlocked: the child's only thread is not the one
      * that locked them, and no other thread is left to hold one. */
     bc_shard_locks_held = 0;
