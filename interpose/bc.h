@@ -156,6 +156,9 @@ int bc_platform_modules(bc_module_t *out, int max, void *const **tail_next);
 /* Run FN, which opens descriptors it keeps, so that they land above the
  * numbers a program expects to get first. */
 void bc_platform_with_high_fds(void (*fn)(void));
+/* Was M linked with -Bsymbolic (its references to its own symbols bound
+ * inside it, never through the shim)? */
+bool bc_platform_symbolic(const bc_module_t *m);
 /* Does M name DEP among its DT_NEEDED (by DEP's soname or file name)? */
 bool bc_platform_needs(const bc_module_t *m, const bc_module_t *dep);
 /* Wait until no dlopen() of PATH is in progress; false when it is not

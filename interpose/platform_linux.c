@@ -490,3 +490,11 @@ void bc_platform_with_high_fds(void (*fn)(void))
         close(filler);
     errno = saved;
 }
+
+bool bc_platform_symbolic(const bc_module_t *m)
+{
+    for (const ElfW(Dyn) *d = m->dynamic; d && d->d_tag != DT_NULL; d++)
+        if (d->d_tag == DT_SYMBOLIC || (d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_SYMBOLIC)))
+            return true;
+    return false;
+}

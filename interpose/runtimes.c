@@ -71,7 +71,7 @@ static uintptr_t shim_lo, shim_hi;
  * its versioned references do not match the global ones. */
 static char global_version[64];
 static bool used_forward;
-static int warned_full, warned_blind, warned_no_runtime;
+static int warned_full, warned_blind, warned_no_runtime, warned_symbolic;
 
 /* With publish_lock held: what the hot path's one word should watch. */
 static void update_watch(void)
@@ -129,6 +129,23 @@ static local_module_t *local_of(uintptr_t addr)
     return NULL;
 }
 
+static void warn_once(int *flag, const char *fmt, const char *what)
+{
+    if (!__atomic_exchange_n(flag, 1, __ATOMIC_RELAXED))
+        bc_warn(fmt, what);
+}
+
+/* A runtime linked with -Bsymbolic calls its own functions directly: the
+ * shim cannot see those calls, and says so once. */
+static void warn_if_symbolic(const bc_module_t *m)
+{
+    if (bc_platform_symbolic(m))
+        warn_once(&warned_symbolic,
+                  "'%s' was linked with -Bsymbolic: the calls it makes to its own Sys* "
+                  "functions do not reach bstrcheck and are not checked",
+                  m->path && *m->path ? m->path : "the program");
+}
+
 /* The runtime after the shim in the global scope, until there is one. */
 static void look_for_global(void)
 {
@@ -140,6 +157,7 @@ static void look_for_global(void)
     bc_module_t m;
     if (!is_runtime(fn) || !bc_platform_module_of((uintptr_t)fn[BC_FN_FREE], &m))
         return;
+    warn_if_symbolic(&m);
     const char *version = bc_platform_symbol_version(&m, fn_names[BC_FN_FREE]);
     pthread_mutex_lock(&publish_lock);
     int rt = publish_runtime(fn, &m);
@@ -159,12 +177,6 @@ static int patch_to_runtime(const bc_module_t *m, int rt)
     int patched = bc_platform_patch_calls(m, &patch);
     pthread_mutex_unlock(&patch_lock);
     return patched;
-}
-
-static void warn_once(int *flag, const char *fmt, const char *what)
-{
-    if (!__atomic_exchange_n(flag, 1, __ATOMIC_RELAXED))
-        bc_warn(fmt, what);
 }
 
 /* M defines the Sys* functions and nothing in the global scope does: its
@@ -277,6 +289,8 @@ void bc_runtimes_scan(bool global_may_change)
         void *fn[BC_FN_COUNT];
         for (int k = 0; k < BC_FN_COUNT; k++)
             fn[k] = bc_platform_module_symbol(m, fn_names[k]);
+        if (is_runtime(fn))
+            warn_if_symbolic(m);
         const char *version = bc_platform_symbol_version(m, fn_names[BC_FN_FREE]);
         if (is_runtime(fn) && global != BC_RUNTIME_OWN &&
             (!version || strcmp(version, global_version) == 0))
