@@ -7,6 +7,9 @@
  *   uint64_t mark = bstrcheck_checkpoint();
  *   run_one_test();
  *   if (bstrcheck_leaks_since(mark, 1) != 0) fail_the_test();
+ *
+ *   char what[2048];
+ *   bstrcheck_describe(some_pointer, what, sizeof what);  // what the shim knows of it
  */
 #ifndef BSTRCHECK_H
 #define BSTRCHECK_H
@@ -24,6 +27,8 @@ int      bstrcheck_is_active(void);
 uint64_t bstrcheck_checkpoint(void);
 size_t   bstrcheck_leaks_since(uint64_t marker, int report);
 void     bstrcheck_report_now(void);
+size_t   bstrcheck_describe(const void *p, char *buf, size_t size);
+void     bstrcheck_break(uint64_t seq, const void *bstr);
 #else
 #include <dlfcn.h>
 #include <string.h>
@@ -76,6 +81,36 @@ static inline void bstrcheck_report_now(void)
     BSTRCHECK_LOOKUP_(fn, "bstrcheck_report_now");
     if (fn)
         fn();
+}
+
+/* What the shim knows of the address P: a live BSTR (its allocation
+ * number, length, sample, pins and allocation stack), a freed one still in
+ * the quarantine (its allocation and free stacks), an address inside a
+ * BSTR (the offset, and which BSTR), or nothing. Writes at most SIZE bytes
+ * of text, NUL-terminated, into BUF (BUF may be NULL when SIZE is 0) and
+ * returns the length of the whole description, as snprintf does: a return
+ * value of SIZE or more means it was cut. 0 without the shim. */
+static inline size_t bstrcheck_describe(const void *p, char *buf, size_t size)
+{
+    size_t (*fn)(const void *, char *, size_t);
+    BSTRCHECK_LOOKUP_(fn, "bstrcheck_describe");
+    if (!fn) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return fn(p, buf, size);
+}
+
+/* The function break_on_alloc=N calls at allocation N (a place for a
+ * debugger's breakpoint: `break bstrcheck_break`). It does nothing, with or
+ * without the shim. */
+static inline void bstrcheck_break(uint64_t seq, const void *bstr)
+{
+    void (*fn)(uint64_t, const void *);
+    BSTRCHECK_LOOKUP_(fn, "bstrcheck_break");
+    if (fn)
+        fn(seq, bstr);
 }
 
 #undef BSTRCHECK_LOOKUP_

@@ -635,6 +635,8 @@ void bc_nested_warn(void);
 /* break_on_alloc: armed when the option names an ordinal; the check runs
  * on every tracked allocation, after the table's lock is released. */
 extern bool bc_break_armed;
+/* Arm it from the option (init). */
+void bc_break_init(void);
 void bc_break_check(uint64_t seq, bc_bstr_t bstr);
 
 /* ------------------------------------------------------------- "events.c" */

@@ -34,6 +34,7 @@ static void init_once_fn(void)
     bc_runtimes_init();
     bc_stack_init();
     bc_inject_init();
+    bc_break_init(); /* break_on_alloc (break_alloc.c) */
     if (bc_opt.guard_pages) {
         bc_guard_init();
         bc_fault_init();

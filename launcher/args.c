@@ -1,4 +1,5 @@
-/* The command line: launcher flags, then --name=value flags for the shim
+/* The command line: launcher flags (--json, --sarif, --baseline, --help,
+ * --version), then --name=value flags for the shim
  * (checked against the shim's own option table, interpose/options.inc),
  * then COMMAND. The first argument that is not a flag, or the one after
  * "--", starts COMMAND. */
@@ -76,6 +77,8 @@ static int parse_flag(const char *arg, bc_launch_args_t *args)
         return launcher_path("--json", arg[6] ? arg + 7 : NULL, &args->json_path);
     if (strncmp(arg, "--sarif", 7) == 0 && (arg[7] == '=' || arg[7] == '\0'))
         return launcher_path("--sarif", arg[7] ? arg + 8 : NULL, &args->sarif_path);
+    if (strncmp(arg, "--baseline", 10) == 0 && (arg[10] == '=' || arg[10] == '\0'))
+        return launcher_path("--baseline", arg[10] ? arg + 11 : NULL, &args->baseline_path);
     if (arg[1] != '-') {
         bc_launcher_error("unknown option '%s' (bstrcheck --help lists them)", arg);
         return BC_EXIT_USAGE;

@@ -34,7 +34,7 @@ bool bc_report_dir_create(char *out, size_t outsz)
 }
 
 /* The whole of the regular file PATH into a malloc'd buffer. */
-static char *read_file(const char *path, size_t *len_out)
+char *bc_read_file(const char *path, size_t *len_out)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -98,7 +98,7 @@ static bool is_report(const bc_json_t *json, const char **why)
 static bool load(const char *path, const char *name, bc_process_report_t *r)
 {
     size_t len = 0;
-    char *text = read_file(path, &len);
+    char *text = bc_read_file(path, &len);
     if (!text) {
         bc_launcher_error("warning: skipping report '%s': %s", name, strerror(errno));
         return false;

@@ -27,6 +27,7 @@ __attribute__((format(printf, 1, 2))) void bc_launcher_error(const char *fmt, ..
 typedef struct bc_launch_args {
     const char *json_path;   /* --json=FILE: merged report, or NULL */
     const char *sarif_path;  /* --sarif=FILE: merged SARIF, or NULL */
+    const char *baseline_path; /* --baseline=FILE: an earlier merged report, or NULL */
     bool help, version;
     const char **options;    /* "name=value" for the shim, in command-line order */
     size_t noptions;
@@ -121,6 +122,9 @@ typedef struct bc_collection {
     size_t count;
 } bc_collection_t;
 
+/* The whole of the regular file PATH, NUL-terminated, in a malloc'd
+ * buffer (*LEN: its length); NULL with errno set. */
+char *bc_read_file(const char *path, size_t *len);
 /* Make the private report directory (mode 0700) under $TMPDIR or /tmp
  * into OUT; false after one error line. */
 bool bc_report_dir_create(char *out, size_t outsz);
@@ -131,6 +135,45 @@ void bc_collection_free(bc_collection_t *c);
 /* Does this process report a finding? */
 bool bc_report_has_findings(const bc_process_report_t *r);
 
+/* ----------------------------------------------------------- "baseline.c" */
+/* --baseline=FILE: the findings of an earlier merged report (or of one
+ * process's report), matched with this run's by fingerprint (report.h's
+ * bc_fingerprint_*: kind and function names, never addresses). */
+typedef enum { BC_BASELINE_NEW = 1, BC_BASELINE_UNCHANGED = 2 } bc_baseline_state_t;
+
+typedef struct bc_baseline_entry {
+    char fingerprint[BC_FINGERPRINT_LEN];
+    const bc_json_t *finding; /* in the baseline's tree */
+    bool matched;             /* an unchanged finding of this run */
+} bc_baseline_entry_t;
+
+typedef struct bc_baseline {
+    const char *path;
+    char *text;
+    bc_json_t *json;
+    bc_baseline_entry_t *old; /* every finding of the baseline */
+    size_t nold;
+    /* this run: per process (as collected), per finding */
+    unsigned char **state;
+    char (**fingerprints)[BC_FINGERPRINT_LEN];
+    size_t nprocesses;
+    size_t new_count, unchanged_count, fixed_count;
+} bc_baseline_t;
+
+/* Read and parse PATH; false after one error line. */
+bool bc_baseline_load(bc_baseline_t *b, const char *path);
+/* Match C's findings against the baseline's: each takes at most one
+ * baseline finding with its fingerprint; the baseline's left over are
+ * fixed. */
+bool bc_baseline_compare(bc_baseline_t *b, const bc_collection_t *c);
+void bc_baseline_free(bc_baseline_t *b);
+/* The fingerprint of a JSON finding (its "kind" and "stacks"). */
+void bc_json_fingerprint(const bc_json_t *finding, char out[BC_FINGERPRINT_LEN]);
+/* Write VALUE as JSON. */
+void bc_json_value_write(bc_out_t *out, const bc_json_t *value);
+/* One line on FD: how many findings are new, unchanged and fixed. */
+void bc_baseline_summary(int fd, const bc_baseline_t *b);
+
 /* -------------------------------------------------------------- "merge.c" */
 typedef struct bc_run_result {
     char **command;
@@ -138,12 +181,18 @@ typedef struct bc_run_result {
     int exit_status;    /* what the launcher exits with */
 } bc_run_result_t;
 
-/* The merged JSON report (INTERFACE.md, "JSON report (launcher)"). */
-bool bc_merge_write_json(const char *path, const bc_collection_t *c, const bc_run_result_t *run);
+/* The merged JSON report (INTERFACE.md, "JSON report (launcher)"). With a
+ * BASELINE (else NULL), each finding gets "baseline": "new" | "unchanged",
+ * and the report lists the baseline's "fixed" findings. */
+bool bc_merge_write_json(const char *path, const bc_collection_t *c, const bc_run_result_t *run,
+                         const bc_baseline_t *baseline);
 
 /* -------------------------------------------------------------- "sarif.c" */
-/* A SARIF 2.1.0 log with one run, one result per finding of every process. */
-bool bc_merged_sarif_write(const char *path, const bc_collection_t *c, const bc_run_result_t *run);
+/* A SARIF 2.1.0 log with one run, one result per finding of every process,
+ * each with partialFingerprints; with a BASELINE (else NULL), also its
+ * baselineState, and the fixed findings as "absent" results. */
+bool bc_merged_sarif_write(const char *path, const bc_collection_t *c, const bc_run_result_t *run,
+                           const bc_baseline_t *baseline);
 
 /* ------------------------------------------------------------ "summary.c" */
 /* One line per process with findings and a total SUMMARY line on FD;

@@ -123,14 +123,22 @@ static void write_message(bc_out_t *out, const char *kind, const bc_json_t *find
         n = 0;
     if (sample && (size_t)n < sizeof text)
         n += snprintf(text + n, sizeof text - (size_t)n, " (sample \"%s\")", sample);
-    if ((size_t)n < sizeof text)
-        snprintf(text + n, sizeof text - (size_t)n, ", in process %d (%s)", pid, exe);
+    if ((size_t)n < sizeof text && pid == 0)
+        n += snprintf(text + n, sizeof text - (size_t)n, ", fixed since the baseline");
+    else if ((size_t)n < sizeof text)
+        n += snprintf(text + n, sizeof text - (size_t)n, ", in process %d (%s)", pid, exe);
+    const char *rule = bc_json_str(bc_json_get(bc_json_get(finding, "rule"), "text"));
+    if (rule && n > 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - (size_t)n, ". Ownership: %s.", rule);
     bc_out_puts(out, "\"message\": {\"text\": ");
     string(out, text);
     bc_out_puts(out, "}");
 }
 
-static void write_result(bc_out_t *out, const bc_json_t *finding, int pid, const char *exe)
+/* One result; STATE is its baselineState ("new", "unchanged", "absent"),
+ * or NULL without a baseline. */
+static void write_result(bc_out_t *out, const bc_json_t *finding, int pid, const char *exe,
+                         const char *state)
 {
     const char *kind = bc_json_str(bc_json_get(finding, "kind"));
     if (!kind)
@@ -145,14 +153,28 @@ static void write_result(bc_out_t *out, const bc_json_t *finding, int pid, const
     const bc_json_t *frame = located_frame(finding);
     if (frame)
         write_location(out, frame);
+    char fingerprint[BC_FINGERPRINT_LEN];
+    bc_json_fingerprint(finding, fingerprint);
+    bc_out_printf(out, ",\n       \"partialFingerprints\": {\"bstrcheckFingerprint/v1\": \"%s\"}",
+                  fingerprint);
+    if (state)
+        bc_out_printf(out, ", \"baselineState\": \"%s\"", state);
     bc_out_printf(out, ",\n       \"properties\": {\"pid\": %d, \"exe\": ", pid);
     string(out, exe);
-    bc_out_printf(out, ", \"count\": %llu, \"bytes\": %llu}}",
+    bc_out_printf(out, ", \"count\": %llu, \"bytes\": %llu",
                   (unsigned long long)bc_json_uint(bc_json_get(finding, "count"), 0),
                   (unsigned long long)bc_json_uint(bc_json_get(finding, "bytes"), 0));
+    const bc_json_t *rule = bc_json_get(finding, "rule");
+    const char *rule_id = bc_json_str(bc_json_get(rule, "id"));
+    if (rule_id) {
+        bc_out_puts(out, ", \"rule\": ");
+        string(out, rule_id);
+    }
+    bc_out_puts(out, "}}");
 }
 
-bool bc_merged_sarif_write(const char *path, const bc_collection_t *c, const bc_run_result_t *run)
+bool bc_merged_sarif_write(const char *path, const bc_collection_t *c, const bc_run_result_t *run,
+                           const bc_baseline_t *baseline)
 {
     bc_out_t out;
     if (!bc_out_open(&out, path))
@@ -176,9 +198,20 @@ bool bc_merged_sarif_write(const char *path, const bc_collection_t *c, const bc_
         const char *exe = bc_json_str(bc_json_get(r->json, "exe"));
         for (size_t k = 0; k < bc_json_count(findings); k++) {
             bc_out_puts(&out, first ? "\n      " : ",\n      ");
-            write_result(&out, &findings->items[k], r->pid, exe ? exe : "");
+            const char *state = NULL;
+            if (baseline)
+                state = baseline->state[i][k] == BC_BASELINE_UNCHANGED ? "unchanged" : "new";
+            write_result(&out, &findings->items[k], r->pid, exe ? exe : "", state);
             first = false;
         }
+    }
+    /* the baseline's findings this run no longer has */
+    for (size_t k = 0; baseline && k < baseline->nold; k++) {
+        if (baseline->old[k].matched)
+            continue;
+        bc_out_puts(&out, first ? "\n      " : ",\n      ");
+        write_result(&out, baseline->old[k].finding, 0, "baseline", "absent");
+        first = false;
     }
     bc_out_puts(&out, first ? "]}]}\n" : "\n  ]}]}\n");
     return bc_out_close(&out);

@@ -104,3 +104,23 @@ bool bc_finding_primary_frame(const bc_finding_t *f, bc_frame_info_t *out)
         *out = s.any;
     return s.have_any;
 }
+
+static bool fingerprint_frame(const bc_frame_info_t *f, unsigned number, void *arg)
+{
+    (void)number;
+    return bc_fingerprint_frame(arg, f->function, f->file, f->module);
+}
+
+void bc_finding_fingerprint(const bc_finding_t *f, char out[BC_FINGERPRINT_LEN])
+{
+    bc_fingerprint_t fp;
+    bc_fingerprint_begin(&fp, bc_kind_names[f->kind]);
+    /* bc_fingerprint_roles lists the roles in bc_role_t order */
+    for (int role = 0; role < BC_ROLE_COUNT; role++) {
+        if (!f->stacks[role] || bc_depot_get(f->stacks[role]).nframes == 0)
+            continue;
+        bc_fingerprint_stack(&fp, bc_fingerprint_roles[role]);
+        bc_frames_walk(f->stacks[role], fingerprint_frame, &fp);
+    }
+    bc_fingerprint_end(&fp, out);
+}

@@ -55,7 +55,24 @@ static void write_stack(bc_out_t *out, bc_stack_id_t id)
     bc_out_puts(out, "]");
 }
 
-static void write_finding(bc_out_t *out, const bc_finding_t *f)
+/* "seq" and "rule", when known. */
+static void write_info(bc_out_t *out, const bc_finding_t *f, const bc_finding_info_t *info)
+{
+    if (!info)
+        return;
+    if (info->seq_first && f->kind == BC_KIND_LEAK)
+        bc_out_printf(out, ", \"seq\": {\"first\": %llu, \"last\": %llu}",
+                      (unsigned long long)info->seq_first, (unsigned long long)info->seq_last);
+    else if (info->seq_first)
+        bc_out_printf(out, ", \"seq\": %llu", (unsigned long long)info->seq_first);
+    if (info->rule != BC_RULE_NONE) {
+        bc_out_printf(out, ",\n     \"rule\": {\"id\": \"%s\", \"text\": ", bc_rule_ids[info->rule]);
+        bc_out_json_string(out, info->rule_text, strlen(info->rule_text));
+        bc_out_puts(out, "}");
+    }
+}
+
+static void write_finding(bc_out_t *out, const bc_finding_t *f, const bc_finding_info_t *info)
 {
     bc_out_printf(out, "    {\"kind\": \"%s\", \"count\": %llu, \"bytes\": %llu, ",
                   bc_kind_names[f->kind], (unsigned long long)f->count,
@@ -75,6 +92,10 @@ static void write_finding(bc_out_t *out, const bc_finding_t *f)
     } else {
         bc_out_json_string(out, f->detail, strlen(f->detail));
     }
+    write_info(out, f, info);
+    char fingerprint[BC_FINGERPRINT_LEN];
+    bc_finding_fingerprint(f, fingerprint);
+    bc_out_printf(out, ", \"fingerprint\": \"%s\"", fingerprint);
     bc_out_puts(out, ",\n     \"stacks\": {");
     bool first = true;
     for (int role = 0; role < BC_ROLE_COUNT; role++) {
@@ -111,7 +132,7 @@ void bc_json_write(bc_out_t *out, const bc_report_t *r)
     bc_out_puts(out, " \"findings\": [");
     for (size_t i = 0; i < r->nfindings; i++) {
         bc_out_puts(out, i ? ",\n" : "\n");
-        write_finding(out, &r->findings[i]);
+        write_finding(out, &r->findings[i], r->info ? &r->info[i] : NULL);
     }
     bc_out_puts(out, r->nfindings ? "\n ]}\n" : "]}\n");
 }

@@ -14,24 +14,71 @@ typedef struct leak_group {
     UT_hash_handle hh;
     bc_stack_id_t stack; /* key */
     uint64_t sample_seq; /* the sample is the group's oldest BSTR */
+    uint64_t seq_last;   /* its newest */
+    uint32_t nbstrs;     /* its first BC_INFO_BSTRS BSTRs (verdict.c) */
+    uintptr_t bstrs[BC_INFO_BSTRS];
     bc_finding_t finding;
 } leak_group_t;
 
+/* A BSTR an error finding names ("... BSTR 0x... ..."): its record, if the
+ * table still has it, gives the finding its allocation number. */
+typedef struct named_bstr {
+    UT_hash_handle hh;
+    uintptr_t bstr; /* key */
+    bool found;
+    uint64_t seq;
+    bc_stack_id_t alloc_stack, free_stack;
+} named_bstr_t;
+
 typedef struct leak_scan {
     uint64_t min_seq;
+    bool with_leaks;
     leak_group_t *groups;
     leak_group_t **by_stack; /* group of each stack id (ids are dense), or NULL */
     uint32_t nstacks;        /* by_stack covers ids 0..nstacks */
     size_t ngroups;
     uint64_t leaked, leaked_bytes;
+    uint64_t freed_records;  /* quarantined records seen */
+    bc_history_t *history;   /* for the verdicts, or NULL */
+    named_bstr_t *named;     /* BSTRs the error findings name */
     bool out_of_memory;
 } leak_scan_t;
 
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void scan_leak(const bc_record_t *rec, leak_scan_t *scan);
+
+/* Every record, with all shards locked: leaks, history, named BSTRs.
+ * Nothing here calls out of the shim but malloc. */
 static void scan_record(const bc_record_t *rec, void *arg)
 {
     leak_scan_t *scan = arg;
+    if (rec->state != BC_LIVE)
+        scan->freed_records++;
+    if (scan->history)
+        bc_history_add(scan->history, rec);
+    if (scan->named) {
+        uintptr_t key = bc_record_bstr(rec);
+        named_bstr_t *n = NULL;
+        HASH_FIND(hh, scan->named, &key, sizeof key, n);
+        if (n) {
+            n->found = true;
+            n->seq = rec->seq;
+            n->alloc_stack = rec->alloc_stack;
+            n->free_stack = rec->free_stack;
+        }
+    }
+    if (scan->with_leaks)
+        scan_leak(rec, scan);
+}
+
+static void scan_side_record(const bc_record_t *rec, void *arg)
+{
+    scan_leak(rec, arg);
+}
+
+static void scan_leak(const bc_record_t *rec, leak_scan_t *scan)
+{
     if (rec->state != BC_LIVE || rec->seq < scan->min_seq)
         return;
     scan->leaked++;
@@ -50,6 +97,7 @@ static void scan_record(const bc_record_t *rec, void *arg)
         }
         g->stack = rec->alloc_stack;
         g->sample_seq = UINT64_MAX;
+        g->seq_last = 0;
         g->finding.kind = BC_KIND_LEAK;
         g->finding.stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
         HASH_ADD(hh, scan->groups, stack, sizeof g->stack, g);
@@ -64,31 +112,92 @@ static void scan_record(const bc_record_t *rec, void *arg)
     }
     g->finding.count++;
     g->finding.bytes += rec->bytes;
+    if (rec->seq > g->seq_last)
+        g->seq_last = rec->seq;
+    if (g->nbstrs < BC_INFO_BSTRS)
+        g->bstrs[g->nbstrs++] = bc_record_bstr(rec);
     /* the same sample whatever the table's order; none from an orphan,
      * whose runtime (and maybe memory) is gone */
-    if (rec->seq < g->sample_seq && bc_record_readable(rec)) {
+    if (rec->seq < g->sample_seq) {
         g->sample_seq = rec->seq;
-        g->finding.sample_len = bc_sample_utf8((const void *)bc_record_bstr(rec), rec->bytes,
-                                               bc_record_width(rec), g->finding.sample,
-                                               sizeof g->finding.sample);
+        g->finding.sample_len = 0;
+        if (bc_record_readable(rec))
+            g->finding.sample_len = bc_sample_utf8((const void *)bc_record_bstr(rec),
+                                                   rec->bytes, bc_record_width(rec),
+                                                   g->finding.sample, sizeof g->finding.sample);
     }
 }
 
+/* The BSTR an error finding's detail names: the first "BSTR 0x..." in it
+ * (0 when none). */
+static uintptr_t named_in_detail(const bc_finding_t *f)
+{
+    const char *p = strstr(f->detail, "BSTR 0x");
+    if (!p)
+        return 0;
+    return (uintptr_t)strtoull(p + 5, NULL, 16);
+}
+
+static void name_finding(const bc_finding_t *f, void *arg)
+{
+    leak_scan_t *scan = arg;
+    uintptr_t key = named_in_detail(f);
+    if (!key)
+        return;
+    named_bstr_t *n = NULL;
+    HASH_FIND(hh, scan->named, &key, sizeof key, n);
+    if (n)
+        return;
+    n = calloc(1, sizeof *n);
+    if (!n)
+        return;
+    n->bstr = key;
+    HASH_ADD(hh, scan->named, bstr, sizeof n->bstr, n);
+    if (!BC_HASH_ADDED(n))
+        free(n);
+}
+
+/* The allocation number of the BSTR error finding F names, when the table
+ * surely still holds that very BSTR: nothing ever left the quarantine
+ * (COMPLETE: so no address was reused), and the record's stacks are the
+ * finding's. 0 otherwise. */
+static uint64_t error_seq(const bc_finding_t *f, named_bstr_t *named, bool complete)
+{
+    uintptr_t key = named_in_detail(f);
+    named_bstr_t *n = NULL;
+    if (!key || !complete)
+        return 0;
+    HASH_FIND(hh, named, &key, sizeof key, n);
+    if (!n || !n->found || n->alloc_stack != f->stacks[BC_ROLE_ALLOC])
+        return 0;
+    if (f->stacks[BC_ROLE_PREVIOUS_FREE] && n->free_stack != f->stacks[BC_ROLE_PREVIOUS_FREE])
+        return 0;
+    return n->seq;
+}
+
+/* A finding and what the report adds to it, sorted together. */
+typedef struct entry {
+    bc_finding_t finding;
+    bc_finding_info_t info;
+} entry_t;
+
 typedef struct finding_list {
-    bc_finding_t *items;
+    entry_t *items;
     size_t len, cap;
 } finding_list_t;
 
 static void push_finding(const bc_finding_t *f, void *arg)
 {
     finding_list_t *list = arg;
-    if (list->len < list->cap)
-        list->items[list->len++] = *f;
+    if (list->len < list->cap) {
+        memset(&list->items[list->len].info, 0, sizeof list->items[list->len].info);
+        list->items[list->len++].finding = *f;
+    }
 }
 
 static int by_size_desc(const void *a, const void *b)
 {
-    const bc_finding_t *x = a, *y = b;
+    const bc_finding_t *x = &((const entry_t *)a)->finding, *y = &((const entry_t *)b)->finding;
     if (x->bytes != y->bytes)
         return x->bytes < y->bytes ? 1 : -1;
     if (x->count != y->count)
@@ -124,8 +233,11 @@ static void apply_suppressions(bc_report_t *report)
             continue;
         }
         leak_groups += f->kind == BC_KIND_LEAK;
-        if (kept != i)
+        if (kept != i) {
             report->findings[kept] = *f;
+            if (report->info)
+                report->info[kept] = report->info[i];
+        }
         kept++;
     }
     report->nfindings = kept;
@@ -133,8 +245,11 @@ static void apply_suppressions(bc_report_t *report)
 }
 
 /* Fill REPORT with everything found so far; leaks only from ordinal
- * MIN_SEQ on, and none at all when WITH_LEAKS is false. */
-static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool with_errors)
+ * MIN_SEQ on, and none at all when WITH_LEAKS is false. With VERDICTS, each
+ * finding also gets its ownership verdict (which symbolizes its stacks:
+ * only for a report that is written). */
+static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool with_errors,
+                    bool verdicts)
 {
     memset(report, 0, sizeof *report);
     report->pid = (int)getpid();
@@ -144,27 +259,39 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
 
     /* A forked child's inherited BSTRs stay its parent's leaks. */
     uint64_t first_own = bc_table_first_own_seq();
-    leak_scan_t scan = {.min_seq = min_seq > first_own ? min_seq : first_own};
+    leak_scan_t scan = {.min_seq = min_seq > first_own ? min_seq : first_own,
+                        .with_leaks = with_leaks};
+    /* the verdicts on leaks consult every record's stacks */
+    scan.history = with_leaks && verdicts ? bc_history_new() : NULL;
     bc_deferred_drain(); /* frees that signal handlers left for later */
     bc_table_lock_all();
-    if (with_errors)
+    if (with_errors) {
         bc_track_audit_all(); /* overflows, prefixes, writes after free */
+        bc_events_foreach(name_finding, &scan); /* shard locks, then the events lock */
+    }
     if (with_leaks) {
         /* Every record's stack id exists by now: one slot per stack (a
          * lookup without hashing; the hash table catches the rest). */
         scan.nstacks = bc_depot_count();
         scan.by_stack = calloc((size_t)scan.nstacks + 1, sizeof *scan.by_stack);
-        bc_table_foreach(scan_record, &scan);
-        bc_side_foreach_live(scan_record, &scan); /* made by signal handlers */
+    }
+    bc_table_foreach(scan_record, &scan);
+    if (with_leaks) {
+        bc_side_foreach_live(scan_side_record, &scan); /* made by signal handlers */
         free(scan.by_stack);
     }
     bc_counts_t counts = bc_table_counts();
+    /* Nothing left the quarantine (or was dropped): every freed record is
+     * still here, and no address was handed out twice. */
+    bool complete = scan.freed_records == counts.frees;
     bc_counts_t side = bc_side_counts();
     counts.allocations += side.allocations;
     counts.frees += side.frees;
     bc_table_unlock_all();
     if (scan.out_of_memory)
         bc_warn("out of memory while grouping leaks; some groups are missing");
+    if (scan.history)
+        bc_history_set_complete(scan.history, complete);
 
     report->allocations = counts.allocations;
     report->frees = counts.frees;
@@ -188,18 +315,63 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     }
     if (with_errors)
         bc_events_foreach(push_finding, &list);
+    for (size_t i = 0; i < list.len; i++) {
+        uint64_t seq = error_seq(&list.items[i].finding, scan.named, complete);
+        list.items[i].info.seq_first = list.items[i].info.seq_last = seq;
+    }
+    named_bstr_t *n, *ntmp;
+    HASH_ITER(hh, scan.named, n, ntmp) {
+        HASH_DELETE(hh, scan.named, n);
+        free(n);
+    }
     size_t first_leak = list.len;
     leak_group_t *g, *tmp;
     HASH_ITER(hh, scan.groups, g, tmp) {
+        size_t at = list.len;
         push_finding(&g->finding, &list);
+        if (at < list.len) {
+            bc_finding_info_t *info = &list.items[at].info;
+            info->seq_first = g->sample_seq;
+            info->seq_last = g->seq_last;
+            if (g->finding.count <= BC_INFO_BSTRS) {
+                info->nbstrs = g->nbstrs;
+                memcpy(info->bstrs, g->bstrs, sizeof info->bstrs);
+            }
+        }
         HASH_DELETE(hh, scan.groups, g);
         free(g);
     }
     qsort(list.items + first_leak, list.len - first_leak, sizeof *list.items, by_size_desc);
-    report->findings = list.items;
+    /* split into the report's two parallel arrays */
+    report->findings = list.len ? calloc(list.len, sizeof *report->findings) : NULL;
+    report->info = list.len ? calloc(list.len, sizeof *report->info) : NULL;
+    if (list.len && (!report->findings || !report->info)) {
+        bc_warn("out of memory while building the report");
+        free(report->findings);
+        free(report->info);
+        report->findings = NULL;
+        report->info = NULL;
+        list.len = first_leak = 0;
+    }
+    for (size_t i = 0; i < list.len; i++) {
+        report->findings[i] = list.items[i].finding;
+        report->info[i] = list.items[i].info;
+    }
+    free(list.items);
     report->nfindings = list.len;
     report->leak_groups = list.len - first_leak;
     apply_suppressions(report);
+    for (size_t i = 0; verdicts && i < report->nfindings; i++)
+        bc_verdict(&report->findings[i], scan.history, &report->info[i]);
+    bc_history_free(scan.history);
+}
+
+static void free_report(bc_report_t *report)
+{
+    for (size_t i = 0; report->info && i < report->nfindings; i++)
+        free(report->info[i].rule_text);
+    free(report->findings);
+    free(report->info);
 }
 
 /* Nothing to say: no BSTR allocated or freed, no event (report_empty=0
@@ -255,12 +427,12 @@ int bc_report_at_exit(void)
     }
     bc_finished = 1;
     bc_report_t report;
-    collect(&report, 0, bc_opt.detect_leaks != 0, true);
+    collect(&report, 0, bc_opt.detect_leaks != 0, true, true);
     bc_nested_warn();
     report.reason = "exit";
     write_outputs(&report, true);
     size_t findings = report.nfindings;
-    free(report.findings);
+    free_report(&report);
     pthread_mutex_unlock(&report_lock);
     bc_depth--;
     return findings > 0 ? bc_opt.exitcode : 0;
@@ -277,13 +449,14 @@ size_t bc_report_leaks_since(uint64_t seq, bool report_them)
     bc_depth++;
     pthread_mutex_lock(&report_lock);
     bc_report_t report;
-    collect(&report, seq, true, false);
-    report.reason = "checkpoint";
+    /* every live BSTR (seq 0: gdb's bstr-leaks) is no leak yet: no verdict */
+    collect(&report, seq, true, false, report_them && seq != 0);
+    report.reason = seq ? "checkpoint" : "live_now"; /* 0: every live BSTR (gdb's bstr-leaks) */
     size_t leaked = (size_t)report.leaked;
     if (report_them && leaked > 0)
         write_outputs(&report, false);
     bc_symbolize_end(); /* suppressions may have symbolized; the program goes on */
-    free(report.findings);
+    free_report(&report);
     pthread_mutex_unlock(&report_lock);
     bc_depth--;
     return leaked;
@@ -314,10 +487,10 @@ void bc_report_now(void)
     bc_depth++;
     pthread_mutex_lock(&report_lock);
     bc_report_t report;
-    collect(&report, 0, bc_opt.detect_leaks != 0, true);
+    collect(&report, 0, bc_opt.detect_leaks != 0, true, true);
     report.reason = "report_now";
     write_outputs(&report, true);
-    free(report.findings);
+    free_report(&report);
     pthread_mutex_unlock(&report_lock);
     bc_depth--;
 }

@@ -70,6 +70,25 @@ typedef struct bc_frame_info {
 } bc_frame_info_t;
 
 #define BC_MAX_INLINE 8
+/* What DWARF says of the function that holds a return address, for the
+ * ownership verdicts (verdict.c). Only a frame that is not inlined has a
+ * shape; everything is false when nothing is known. */
+typedef struct bc_function_shape {
+    bool known;        /* DWARF describes the function and its parameters */
+    bool returns_bstr; /* its return type is BSTR */
+    bool bstr_out;     /* a BSTR* or BSTR& parameter ([out] or [in, out]) */
+    bool bstr_in;      /* a BSTR parameter ([in]) */
+    bool bstr_channel; /* a way to hand a BSTR to its caller: returns_bstr,
+                          bstr_out, a pointer to a structure with a BSTR in
+                          it (this included), void *, a returned structure
+                          or pointer to one with a BSTR in it, ... */
+    bool may_hand_on;  /* some way to pass a pointer out: a pointer or reference
+                          parameter (this included) to anything but constant
+                          data or characters, varargs, a returned pointer or
+                          aggregate */
+} bc_function_shape_t;
+/* The shape of the function RA returns into (cached per address). */
+bc_function_shape_t bc_symbolize_shape(uintptr_t ra);
 /* Symbolize the return address RA into at most MAX frames (cached per
  * address): inlined calls first, marked inlined, then the function that
  * holds them. Returns the count, at least 1. */
@@ -148,6 +167,76 @@ const bc_suppressions_t *bc_suppressions_active(void);
  * 0 when F has no frame. */
 size_t bc_suppression_for(const bc_finding_t *f, char *out, size_t outsz);
 
+/* ------------------------------------------------------------- "verdict.c" */
+/* Which ownership rule of BSTR-CONTRACT.md a finding broke, when its stacks
+ * say so exactly (see verdict.c); BC_RULE_NONE otherwise. */
+typedef enum bc_rule {
+    BC_RULE_NONE,
+    BC_RULE_IN_PARAM_FREED_BY_CALLEE,      /* rule 1 */
+    BC_RULE_RETURNED_NOT_FREED_BY_CALLER,  /* rule 2 */
+    BC_RULE_RETURNED_THEN_FREED_BY_CALLEE, /* rule 3 */
+    BC_RULE_ALLOCATED_NOT_FREED,           /* a leak its allocating function kept */
+    BC_RULE_COUNT
+} bc_rule_t;
+extern const char *const bc_rule_ids[BC_RULE_COUNT];
+
+#define BC_RULE_TEXT_MAX 768
+/* What the report adds to a finding: its BSTRs' allocation numbers and the
+ * verdict. */
+#define BC_INFO_BSTRS 8
+typedef struct bc_finding_info {
+    uint64_t seq_first, seq_last; /* {N}: 0 when unknown; a leak group's first and last */
+    bc_rule_t rule;
+    char *rule_text; /* malloc'd with the rule; free_report frees it */
+    /* a leak group's BSTRs, when it has at most BC_INFO_BSTRS (else 0) */
+    uint32_t nbstrs;
+    uintptr_t bstrs[BC_INFO_BSTRS];
+} bc_finding_info_t;
+
+/* The records' history a leak verdict consults: every distinct (allocation
+ * stack, free stack, state) of the table's records. Added to with every
+ * shard locked (it allocates, and calls nothing else). */
+typedef struct bc_history bc_history_t;
+bc_history_t *bc_history_new(void);
+void bc_history_add(bc_history_t *h, const bc_record_t *rec);
+/* Every freed record is still in the table (none left the quarantine):
+ * the history is complete. Set by the caller once the scan is done. */
+void bc_history_set_complete(bc_history_t *h, bool complete);
+void bc_history_free(bc_history_t *h);
+/* The verdict on F into INFO (rule and rule_text; a leak group's bstrs are
+ * read); H may be NULL (no leak verdict that needs the history is given
+ * then). Symbolizes: no lock held. */
+void bc_verdict(const bc_finding_t *f, bc_history_t *h, bc_finding_info_t *info);
+/* FUNCTION without its parameter list ("Ns::F(int) const" -> "Ns::F") into
+ * OUT. */
+void bc_short_function(const char *function, char *out, size_t outsz);
+
+/* --------------------------------------------------------- "fingerprint.c" */
+/* A finding's fingerprint for baselines: its kind and the function names of
+ * the first frames of its stacks (the file's basename for a frame without a
+ * function, the module's without either), never an address, so a rebuild
+ * or another load address keeps it. 16 hex digits. The same code runs in
+ * the shim (from frames) and in the launcher (from the JSON frames). */
+#define BC_FINGERPRINT_FRAMES 4
+#define BC_FINGERPRINT_LEN 17
+typedef struct bc_fingerprint {
+    uint64_t hash;
+    const char *role; /* the stack being added */
+    unsigned frames;  /* frames of it added so far */
+} bc_fingerprint_t;
+void bc_fingerprint_begin(bc_fingerprint_t *fp, const char *kind);
+/* Start the stack of ROLE ("alloc", "free", ...): roles in the order
+ * bc_fingerprint_roles lists. */
+void bc_fingerprint_stack(bc_fingerprint_t *fp, const char *role);
+/* Add the next frame of the current stack; false once enough were added. */
+bool bc_fingerprint_frame(bc_fingerprint_t *fp, const char *function, const char *file,
+                          const char *module);
+void bc_fingerprint_end(const bc_fingerprint_t *fp, char out[BC_FINGERPRINT_LEN]);
+/* The roles a fingerprint covers, in order (NULL-terminated). */
+extern const char *const bc_fingerprint_roles[];
+/* The fingerprint of F (the shim's side). */
+void bc_finding_fingerprint(const bc_finding_t *f, char out[BC_FINGERPRINT_LEN]);
+
 /* -------------------------------------------------------------- "report.c" */
 typedef struct bc_report {
     const char *reason;     /* "exit", "checkpoint", "report_now" */
@@ -158,6 +247,7 @@ typedef struct bc_report {
     uint64_t events[BC_KIND_COUNT];
     uint64_t suppressed, untracked_frees, released_by_free, injected_failures;
     bc_finding_t *findings; /* errors in order seen, then leaks largest first */
+    bc_finding_info_t *info; /* one per finding, or NULL */
     size_t nfindings;
     size_t leak_groups;
 } bc_report_t;

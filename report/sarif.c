@@ -171,7 +171,8 @@ static void write_code_flows(bc_out_t *out, const bc_finding_t *f)
 
 /* "Leak of N BSTR(s), B bytes, allocated in F." or "KIND: DETAIL (N
  * event(s))." then the sample, text-escaped. */
-static void write_message(bc_out_t *out, const bc_finding_t *f, const bc_frame_info_t *where)
+static void write_message(bc_out_t *out, const bc_finding_t *f, const bc_frame_info_t *where,
+                          const bc_finding_info_t *info)
 {
     char head[BC_DETAIL_MAX + 160];
     int n;
@@ -195,16 +196,30 @@ static void write_message(bc_out_t *out, const bc_finding_t *f, const bc_frame_i
         bc_out_json_chars(out, sample, len);
         bc_out_puts(out, "\\\".");
     }
+    if (info && info->seq_first) {
+        if (f->kind == BC_KIND_LEAK && f->count > 1)
+            bc_out_printf(out, " Allocations {%llu} to {%llu}.",
+                          (unsigned long long)info->seq_first,
+                          (unsigned long long)info->seq_last);
+        else
+            bc_out_printf(out, " Allocation {%llu}.", (unsigned long long)info->seq_first);
+    }
+    if (info && info->rule != BC_RULE_NONE) {
+        bc_out_puts(out, " Ownership: ");
+        bc_out_json_chars(out, info->rule_text, strlen(info->rule_text));
+        bc_out_puts(out, ".");
+    }
     bc_out_puts(out, "\"}");
 }
 
-static void write_result(bc_out_t *out, const bc_report_t *r, const bc_finding_t *f)
+static void write_result(bc_out_t *out, const bc_report_t *r, const bc_finding_t *f,
+                         const bc_finding_info_t *info)
 {
     bc_out_printf(out, "\n      {\"ruleId\": \"%s\", \"ruleIndex\": %d, \"level\": \"error\",\n       ",
                   bc_kind_names[f->kind], (int)f->kind);
     bc_frame_info_t where;
     bool located = bc_finding_primary_frame(f, &where);
-    write_message(out, f, located ? &where : NULL);
+    write_message(out, f, located ? &where : NULL, info);
     bc_out_puts(out, ",\n       \"locations\": [");
     if (located) {
         write_location(out, &where, where.module[0] ? where.module : r->exe);
@@ -215,6 +230,10 @@ static void write_result(bc_out_t *out, const bc_report_t *r, const bc_finding_t
         write_location(out, &nowhere, r->exe);
     }
     bc_out_puts(out, "]");
+    char fingerprint[BC_FINGERPRINT_LEN];
+    bc_finding_fingerprint(f, fingerprint);
+    bc_out_printf(out, ",\n       \"partialFingerprints\": {\"bstrcheckFingerprint/v1\": \"%s\"}",
+                  fingerprint);
     write_stacks(out, f);
     write_code_flows(out, f);
     bc_out_printf(out, ",\n       \"properties\": {\"count\": %llu, \"bytes\": %llu",
@@ -223,6 +242,13 @@ static void write_result(bc_out_t *out, const bc_report_t *r, const bc_finding_t
         bc_out_puts(out, ", \"sample\": ");
         bc_out_json_string(out, f->sample, f->sample_len);
     }
+    if (info && info->seq_first && f->kind == BC_KIND_LEAK)
+        bc_out_printf(out, ", \"seq\": {\"first\": %llu, \"last\": %llu}",
+                      (unsigned long long)info->seq_first, (unsigned long long)info->seq_last);
+    else if (info && info->seq_first)
+        bc_out_printf(out, ", \"seq\": %llu", (unsigned long long)info->seq_first);
+    if (info && info->rule != BC_RULE_NONE)
+        bc_out_printf(out, ", \"rule\": \"%s\"", bc_rule_ids[info->rule]);
     bc_out_puts(out, "}}");
 }
 
@@ -259,7 +285,7 @@ void bc_sarif_write(bc_out_t *out, const bc_report_t *r)
     for (size_t i = 0; i < r->nfindings; i++) {
         if (i)
             bc_out_puts(out, ",");
-        write_result(out, r, &r->findings[i]);
+        write_result(out, r, &r->findings[i], r->info ? &r->info[i] : NULL);
     }
     bc_out_printf(out, "%s],\n", r->nfindings ? "\n  " : "");
     bc_out_printf(out, "  \"properties\": {\"reason\": \"%s\", \"allocations\": %llu, "

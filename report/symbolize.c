@@ -3,8 +3,9 @@
  * elfutils) gives the function, file and line, and expands inlined calls
  * into frames of their own. Strings are copied into the cache, so the
  * libdw session can be closed after each report and a module unloaded
- * later still reads the same. C++ names are demangled with the program's
- * own __cxa_demangle (every C++ program has one). Before a module is
+ * later still reads the same. C++ names are demangled by a private copy of
+ * libstdc++'s __cxa_demangle, loaded at the first report with RTLD_LOCAL
+ * (see find_demangler). Before a module is
  * dlclose()d, the shim resolves the stored addresses that lie in it
  * (bc_symbolize_range), so its frames still read right at exit.
  *
@@ -34,6 +35,8 @@ typedef struct symbol_entry {
     uintptr_t ra; /* key */
     size_t nframes;
     bc_frame_info_t frames[BC_MAX_INLINE];
+    bool shape_done;
+    bc_function_shape_t shape;
 } symbol_entry_t;
 
 static symbol_entry_t *symbol_cache;
@@ -44,6 +47,30 @@ static bc_symbolize_stats_t stats;
 
 typedef char *(*demangle_fn_t)(const char *, char *, size_t *, int *);
 
+/* The demangler. The program's own __cxa_demangle cannot be relied on: a
+ * C++ program that calls nothing of libstdc++ has none (g++ links with
+ * --as-needed, which drops libstdc++ from DT_NEEDED), and a C program whose
+ * C++ plugin carries libstdc++ statically has one only inside that plugin,
+ * out of the global scope. So libstdc++ is loaded here, privately
+ * (RTLD_LOCAL: nothing of it joins the global scope, and a program that
+ * already has it gets the same copy back), once, at the first name that
+ * needs it: report time, never the allocation path. The handle is kept. */
+static demangle_fn_t find_demangler(void)
+{
+    static const char *const libraries[] = {"libstdc++.so.6", "libc++abi.so.1"};
+    void *sym = NULL;
+    for (size_t i = 0; !sym && i < sizeof libraries / sizeof libraries[0]; i++) {
+        void *handle = dlopen(libraries[i], RTLD_LAZY | RTLD_LOCAL);
+        if (handle)
+            sym = dlsym(handle, "__cxa_demangle");
+    }
+    if (!sym) /* no such library on this system: the program's, if any */
+        sym = dlsym(RTLD_DEFAULT, "__cxa_demangle");
+    demangle_fn_t fn;
+    memcpy(&fn, &sym, sizeof fn);
+    return fn;
+}
+
 /* A heap copy of NAME, demangled when it is a C++ name. */
 static char *nice_name(const char *name)
 {
@@ -51,9 +78,8 @@ static char *nice_name(const char *name)
     static bool looked_up;
     if (!name)
         return NULL;
-    if (!looked_up) {
-        void *sym = dlsym(RTLD_DEFAULT, "__cxa_demangle");
-        memcpy(&demangler, &sym, sizeof demangler);
+    if (!looked_up && strncmp(name, "_Z", 2) == 0) {
+        demangler = find_demangler();
         looked_up = true;
     }
     if (demangler && strncmp(name, "_Z", 2) == 0) {
@@ -373,6 +399,273 @@ size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max)
         free(e); /* out of memory: not cached (its strings stay, for OUT) */
     pthread_mutex_unlock(&symbol_lock);
     return n;
+}
+
+/* ------------------------------------------------ function shapes (verdicts) */
+
+static bool type_of(Dwarf_Die *die, Dwarf_Die *out)
+{
+    Dwarf_Attribute attr;
+    return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, out);
+}
+
+static bool is_cv(int tag)
+{
+    return tag == DW_TAG_const_type || tag == DW_TAG_volatile_type ||
+           tag == DW_TAG_restrict_type || tag == DW_TAG_atomic_type;
+}
+
+/* Is T (through cv-qualifiers) the typedef BSTR? */
+static bool is_bstr(Dwarf_Die t)
+{
+    for (int depth = 0; depth < 16; depth++) {
+        int tag = dwarf_tag(&t);
+        if (tag == DW_TAG_typedef) {
+            const char *name = dwarf_diename(&t);
+            return name && strcmp(name, "BSTR") == 0;
+        }
+        if (!is_cv(tag) || !type_of(&t, &t))
+            return false;
+    }
+    return false;
+}
+
+/* T without typedefs and cv-qualifiers; false for void. *CONSTANT tells
+ * whether a const was met on the way. */
+static bool strip_type(Dwarf_Die *t, bool *constant)
+{
+    for (int depth = 0; depth < 32; depth++) {
+        int tag = dwarf_tag(t);
+        if (tag == DW_TAG_const_type && constant)
+            *constant = true;
+        if (tag != DW_TAG_typedef && !is_cv(tag))
+            return true;
+        if (!type_of(t, t))
+            return false;
+    }
+    return false;
+}
+
+static bool is_pointer_tag(int tag)
+{
+    return tag == DW_TAG_pointer_type || tag == DW_TAG_reference_type ||
+           tag == DW_TAG_rvalue_reference_type;
+}
+
+/* Is T a pointer or reference to BSTR (BSTR*, LPBSTR, BSTR&)? */
+static bool is_bstr_ref(Dwarf_Die t)
+{
+    Dwarf_Die pointee;
+    return strip_type(&t, NULL) && is_pointer_tag(dwarf_tag(&t)) && type_of(&t, &pointee) &&
+           is_bstr(pointee);
+}
+
+/* A one-byte scalar: char, signed char, unsigned char, bool. */
+static bool is_byte(Dwarf_Die t)
+{
+    Dwarf_Word size = 0;
+    return strip_type(&t, NULL) && dwarf_tag(&t) == DW_TAG_base_type &&
+           dwarf_aggregate_size(&t, &size) == 0 && size == 1;
+}
+
+/* Could a value of type T carry a BSTR out of a function (a parameter
+ * written through, or a returned value)? Scalars, and pointers to constant
+ * data, to bytes or to byte pointers (char **argv) cannot without a cast;
+ * everything else might. */
+static bool is_channel(Dwarf_Die t)
+{
+    if (!strip_type(&t, NULL))
+        return false; /* void */
+    int tag = dwarf_tag(&t);
+    if (tag == DW_TAG_base_type || tag == DW_TAG_enumeration_type)
+        return false;
+    if (!is_pointer_tag(tag))
+        return true; /* aggregates, arrays, pointers to members ... */
+    Dwarf_Die pointee;
+    if (!type_of(&t, &pointee))
+        return true; /* void * */
+    bool constant = false;
+    Dwarf_Die target = pointee;
+    if (!strip_type(&target, &constant))
+        return true; /* void *, const void * */
+    if (constant)
+        return false;
+    if (is_byte(target))
+        return false;
+    Dwarf_Die inner;
+    if (is_pointer_tag(dwarf_tag(&target)) && type_of(&target, &inner) && is_byte(inner))
+        return false; /* char ** */
+    return true;
+}
+
+/* Does a value of type T hold a BSTR in itself: T is BSTR, or a
+ * structure, union, class or array with one among its members or bases
+ * (pointers are not followed). An incomplete type might: true. */
+static bool holds_bstr(Dwarf_Die t, int depth)
+{
+    if (depth > 6)
+        return true;
+    if (is_bstr(t))
+        return true;
+    if (!strip_type(&t, NULL))
+        return false;
+    int tag = dwarf_tag(&t);
+    if (tag == DW_TAG_array_type) {
+        Dwarf_Die element;
+        return type_of(&t, &element) && holds_bstr(element, depth + 1);
+    }
+    if (tag != DW_TAG_structure_type && tag != DW_TAG_class_type && tag != DW_TAG_union_type)
+        return false;
+    if (dwarf_hasattr(&t, DW_AT_declaration))
+        return true; /* its members are not known here */
+    Dwarf_Die child;
+    if (dwarf_child(&t, &child) != 0)
+        return false;
+    do {
+        int ctag = dwarf_tag(&child);
+        Dwarf_Die type;
+        if ((ctag == DW_TAG_member || ctag == DW_TAG_inheritance) && type_of(&child, &type) &&
+            holds_bstr(type, depth + 1))
+            return true;
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return false;
+}
+
+/* Could a BSTR reach the caller through a parameter of type T? A BSTR* or
+ * BSTR&; a pointer to writable memory that holds a BSTR, or to a pointer
+ * to such memory or to characters (wchar_t **); a void pointer. A pointer
+ * to an interface or to data without a BSTR in it cannot. */
+static bool is_bstr_channel(Dwarf_Die t)
+{
+    if (is_bstr_ref(t))
+        return true;
+    if (!strip_type(&t, NULL) || !is_pointer_tag(dwarf_tag(&t)))
+        return false;
+    Dwarf_Die pointee;
+    if (!type_of(&t, &pointee))
+        return true; /* void * */
+    bool constant = false;
+    Dwarf_Die target = pointee;
+    if (!strip_type(&target, &constant))
+        return true; /* void *, const void * */
+    if (constant)
+        return false;
+    if (holds_bstr(pointee, 0))
+        return true;
+    if (!is_pointer_tag(dwarf_tag(&target)))
+        return false;
+    Dwarf_Die inner;
+    if (!type_of(&target, &inner) || !strip_type(&inner, NULL))
+        return true; /* void ** */
+    Dwarf_Word size = 0;
+    if (dwarf_tag(&inner) == DW_TAG_base_type)
+        return dwarf_aggregate_size(&inner, &size) != 0 || size > 1; /* wchar_t ** */
+    return holds_bstr(inner, 0); /* Data **: a new Data with a BSTR in it */
+}
+
+/* Could a returned value of type T carry a BSTR? */
+static bool is_bstr_return(Dwarf_Die t)
+{
+    if (holds_bstr(t, 0))
+        return true;
+    if (!strip_type(&t, NULL) || !is_pointer_tag(dwarf_tag(&t)))
+        return false;
+    Dwarf_Die pointee;
+    return !type_of(&t, &pointee) || holds_bstr(pointee, 0);
+}
+
+/* The parameters of FN (a subprogram DIE) into SHAPE; the count seen. */
+static int shape_parameters(Dwarf_Die *fn, bc_function_shape_t *shape)
+{
+    Dwarf_Die child;
+    int params = 0;
+    if (dwarf_child(fn, &child) != 0)
+        return 0;
+    do {
+        int tag = dwarf_tag(&child);
+        if (tag == DW_TAG_unspecified_parameters) {
+            shape->may_hand_on = true;
+            shape->bstr_channel = true;
+            params++;
+        } else if (tag == DW_TAG_formal_parameter) {
+            params++;
+            Dwarf_Die type;
+            if (!type_of(&child, &type)) {
+                shape->may_hand_on = true; /* unknown: assume the worst */
+                shape->bstr_channel = true;
+                continue;
+            }
+            if (is_bstr_channel(type))
+                shape->bstr_channel = true;
+            if (is_bstr(type))
+                shape->bstr_in = true;
+            if (is_bstr_ref(type))
+                shape->bstr_out = true;
+            if (is_channel(type))
+                shape->may_hand_on = true;
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return params;
+}
+
+static void shape_of(uintptr_t ra, bc_function_shape_t *shape)
+{
+    memset(shape, 0, sizeof *shape);
+    uintptr_t pc = ra - 1;
+    Dwfl *d = session();
+    Dwfl_Module *mod = d ? dwfl_addrmodule(d, pc) : NULL;
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : NULL;
+    if (!cu)
+        return;
+    Dwarf_Die *scopes = NULL;
+    int nscopes = dwarf_getscopes(cu, pc - bias, &scopes);
+    for (int i = 0; i < nscopes; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag == DW_TAG_inlined_subroutine)
+            break; /* an inlined call: no shape */
+        if (tag != DW_TAG_subprogram)
+            continue;
+        Dwarf_Die fn = scopes[i];
+        shape->known = true;
+        Dwarf_Die type;
+        if (type_of(&fn, &type)) {
+            shape->returns_bstr = is_bstr(type);
+            shape->may_hand_on = is_channel(type);
+            shape->bstr_channel = is_bstr_return(type);
+        }
+        if (shape_parameters(&fn, shape) == 0) {
+            /* a concrete copy may leave its parameters to the abstract one */
+            Dwarf_Attribute attr;
+            Dwarf_Die origin;
+            if (dwarf_attr(&fn, DW_AT_abstract_origin, &attr) &&
+                dwarf_formref_die(&attr, &origin))
+                shape_parameters(&origin, shape);
+        }
+        break;
+    }
+    free(scopes);
+}
+
+bc_function_shape_t bc_symbolize_shape(uintptr_t ra)
+{
+    bc_function_shape_t shape;
+    bc_frame_info_t frame;
+    bc_symbolize(ra, &frame, 1); /* makes the cache entry */
+    pthread_mutex_lock(&symbol_lock);
+    symbol_entry_t *e = NULL;
+    HASH_FIND(hh, symbol_cache, &ra, sizeof ra, e);
+    if (e && e->shape_done) {
+        shape = e->shape;
+    } else {
+        shape_of(ra, &shape);
+        if (e) {
+            e->shape = shape;
+            e->shape_done = true;
+        }
+    }
+    pthread_mutex_unlock(&symbol_lock);
+    return shape;
 }
 
 bc_symbolize_stats_t bc_symbolize_stats(void)

@@ -3,6 +3,8 @@
  * max_findings blocks, one SUMMARY line at the end. */
 #include "report.h"
 
+#include <string.h>
+
 static const char *const role_headings[BC_ROLE_COUNT] = {
     "allocated at:", "freed at:", "previously freed at:", "accessed at:",
 };
@@ -34,21 +36,36 @@ static void write_stack(bc_out_t *out, bc_stack_id_t id)
     }
 }
 
-/* The sample, and with gen_suppressions=1 a rule ready to paste into a
- * suppressions file: what ends every block. */
-static void write_sample(bc_out_t *out, const bc_finding_t *f)
+/* The sample, the allocation numbers, the ownership verdict, and with
+ * gen_suppressions=1 a rule ready to paste into a suppressions file: what
+ * ends every block. */
+static void write_sample(bc_out_t *out, const bc_finding_t *f, const bc_finding_info_t *info)
 {
     if (f->sample_len != 0) {
         bc_out_puts(out, "  sample: \"");
         bc_out_text_escaped(out, f->sample, f->sample_len);
         bc_out_puts(out, "\"\n");
     }
+    if (info && info->seq_first) {
+        if (f->kind != BC_KIND_LEAK)
+            bc_out_printf(out, "  seq: {%llu}%s\n", (unsigned long long)info->seq_first,
+                          f->count > 1 ? " (the first time)" : "");
+        else if (f->count > 1)
+            bc_out_printf(out, "  seq: {%llu} first, {%llu} last\n",
+                          (unsigned long long)info->seq_first,
+                          (unsigned long long)info->seq_last);
+        else
+            bc_out_printf(out, "  seq: {%llu}\n", (unsigned long long)info->seq_first);
+    }
+    if (info && info->rule != BC_RULE_NONE)
+        bc_out_printf(out, "  rule: %s\n", info->rule_text);
     char rule[1100];
     if (bc_opt.gen_suppressions && bc_suppression_for(f, rule, sizeof rule) > 0)
         bc_out_printf(out, "  suppression: %s\n", rule);
 }
 
-static void write_error(bc_out_t *out, int pid, const bc_finding_t *f)
+static void write_error(bc_out_t *out, int pid, const bc_finding_t *f,
+                        const bc_finding_info_t *info)
 {
     bc_out_printf(out, "==%d==ERROR: bstrcheck: %s: %s", pid, bc_kind_names[f->kind],
                   f->detail);
@@ -67,16 +84,16 @@ static void write_error(bc_out_t *out, int pid, const bc_finding_t *f)
     }
     if (first)
         write_stack(out, 0);
-    write_sample(out, f);
+    write_sample(out, f, info);
     bc_out_puts(out, "\n");
 }
 
-static void write_leak(bc_out_t *out, const bc_finding_t *f)
+static void write_leak(bc_out_t *out, const bc_finding_t *f, const bc_finding_info_t *info)
 {
     bc_out_printf(out, "Leak of %llu BSTR(s), %llu bytes, allocated from:\n",
                   (unsigned long long)f->count, (unsigned long long)f->bytes);
     write_stack(out, f->stacks[BC_ROLE_ALLOC]);
-    write_sample(out, f);
+    write_sample(out, f, info);
     bc_out_puts(out, "\n");
 }
 
@@ -88,15 +105,19 @@ void bc_text_write(bc_out_t *out, const bc_report_t *r)
     bc_out_puts(out, "=================================================================\n");
     for (size_t i = 0; i < r->nfindings && shown < cap; i++)
         if (r->findings[i].kind != BC_KIND_LEAK) {
-            write_error(out, r->pid, &r->findings[i]);
+            write_error(out, r->pid, &r->findings[i], r->info ? &r->info[i] : NULL);
             shown++;
         }
-    if (r->leak_groups > 0 && shown < cap)
+    bool live_now = strcmp(r->reason, "live_now") == 0; /* gdb's bstr-leaks */
+    if (r->leak_groups > 0 && shown < cap && live_now)
+        bc_out_printf(out, "==%d==bstrcheck: BSTRs live now (leaks if never freed)\n\n",
+                      r->pid);
+    else if (r->leak_groups > 0 && shown < cap)
         bc_out_printf(out, "==%d==ERROR: bstrcheck: detected BSTR leaks%s\n\n", r->pid,
                       checkpoint ? " since the checkpoint" : "");
     for (size_t i = 0; i < r->nfindings && shown < cap; i++)
         if (r->findings[i].kind == BC_KIND_LEAK) {
-            write_leak(out, &r->findings[i]);
+            write_leak(out, &r->findings[i], r->info ? &r->info[i] : NULL);
             shown++;
         }
     if (shown < r->nfindings)
