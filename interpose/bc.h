@@ -161,9 +161,9 @@ void bc_platform_with_high_fds(void (*fn)(void));
 bool bc_platform_symbolic(const bc_module_t *m);
 /* Does M name DEP among its DT_NEEDED (by DEP's soname or file name)? */
 bool bc_platform_needs(const bc_module_t *m, const bc_module_t *dep);
-/* Wait until no dlopen() of PATH is in progress; false when it is not
- * loaded (any more). */
-bool bc_platform_module_settled(const char *path, int (*real_dlclose)(void *));
+/* A reference to the module at PATH once no dlopen() of it is in progress
+ * (release it with the real dlclose); NULL when it is not loaded. */
+void *bc_platform_module_hold(const char *path);
 /* Which of a module's PLT and GOT slots to point elsewhere: those of
  * NAMES[k] bound into [FROM_LO, FROM_HI) or to FROM[k] (FROM may be NULL),
  * or not bound yet, get TO[k] (NULL: leave that name alone). NAMES are in
@@ -178,6 +178,10 @@ typedef struct bc_patch {
 /* Apply PATCH to M: the number of slots patched, -1 when one could not be
  * written. */
 int bc_platform_patch_calls(const bc_module_t *m, const bc_patch_t *patch);
+/* fork: hold the patcher's lock across it; the child starts it afresh. */
+void bc_platform_patch_lock(void);
+void bc_platform_patch_unlock(void);
+void bc_platform_patch_child_after_fork(void);
 /* dlopen(FILE, MODE) as if CALLER (a return address) had called it: its
  * RUNPATH/RPATH, not the shim's, for a bare name. */
 void *bc_platform_dlopen_for(void *(*real_dlopen)(const char *, int),
@@ -487,7 +491,11 @@ void bc_runtimes_init(void);
  * runtimes local to a module, and the global runtime when it may have
  * changed (at start, after an RTLD_GLOBAL dlopen). Takes no shim lock
  * across a dynamic-linker call. */
-void bc_runtimes_scan(bool global_may_change);
+enum {
+    BC_SCAN_GLOBAL = 1, /* look for a global runtime (dlsym) */
+    BC_SCAN_SETTLE = 2, /* may wait for a dlopen() in progress, and patch */
+};
+void bc_runtimes_scan(int how);
 /* dlopen() is in progress on some thread (COUNT +1 / -1): calls are
  * answered by their return address meanwhile (constructors). */
 void bc_runtimes_loading(int count);
@@ -496,6 +504,8 @@ void bc_runtimes_loading(int count);
  * when it is gone: its live BSTRs become orphans, its slot free). */
 void bc_runtimes_closing(uintptr_t lo, uintptr_t hi);
 void bc_runtimes_closed(uintptr_t lo, uintptr_t hi);
+/* A dlopen() failed: forget modules it had mapped and unmapped again. */
+void bc_runtimes_prune(void);
 /* A call was forwarded: the report says mode "forward". */
 void bc_runtime_note_forward(void);
 /* "forward" once any call was forwarded, else "own". */

@@ -293,8 +293,7 @@ typedef struct patch_job {
     void *to[2];       /* the wrappers */
 } patch_job_t;
 
-static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
-static patch_job_t patch_plan;
+static patch_job_t patch_plan; /* written once, before patching is set */
 
 /* Point every loaded module's free/realloc slots bound to the allocator
  * (or not bound yet) at the wrappers. The module list is taken before the
@@ -306,7 +305,6 @@ static int patch_modules(void)
     void *const *tail;
     int n = bc_platform_modules(modules, (int)BC_ARRAY_LEN(modules), &tail);
     int failed = 0;
-    pthread_mutex_lock(&patch_lock);
     bc_patch_t patch = {names, patch_plan.to, patch_plan.from, 2, 0, 0};
     for (int i = 0; i < n; i++) {
         bool skip = false;
@@ -315,7 +313,6 @@ static int patch_modules(void)
         if (!skip && bc_platform_patch_calls(&modules[i], &patch) < 0)
             failed++;
     }
-    pthread_mutex_unlock(&patch_lock);
     return failed ? -1 : 0;
 }
 

@@ -83,12 +83,14 @@ BC_EXPORT void *dlopen(const char *file, int mode)
     bc_runtimes_loading(1);
     errno = errno_was;
     void *handle = dlopen_as_caller(file, mode, caller);
+    errno_was = errno;
     if (handle) {
-        errno_was = errno;
-        bc_runtimes_scan((mode & RTLD_GLOBAL) != 0);
+        bc_runtimes_scan(BC_SCAN_SETTLE | ((mode & RTLD_GLOBAL) ? BC_SCAN_GLOBAL : 0));
         bc_catch_free_rescan();
-        errno = errno_was;
+    } else {
+        bc_runtimes_prune(); /* (the program's dlerror() is the real dlopen's) */
     }
+    errno = errno_was;
     return handle;
 }
 

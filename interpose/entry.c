@@ -59,14 +59,24 @@ static inline void leave_entry(entry_scope_t *scope)
 #define ANY_RUNTIME (-1)
 #define CALLER ((uintptr_t)__builtin_return_address(0))
 
-/* A runtime's own call (see above): straight to it. */
-#define PASS_THROUGH(fixed, statement)                                        \
-    do {                                                                      \
-        if (BC_UNLIKELY(bc_depth > 0)) {                                      \
-            int rt = (fixed) != ANY_RUNTIME ? (fixed) : bc_forwarding_rt;     \
-            if (rt != BC_RUNTIME_OWN)                                         \
-                statement;                                                    \
-        }                                                                     \
+/* A call made while this thread is inside the shim: a runtime's own call
+ * (see above) goes straight to it; so does a signal handler's call that
+ * interrupted the shim elsewhere, to the global runtime, taking no lock.
+ * Only where the shim itself is the runtime does nested.c serve it. */
+static inline int nested_runtime(int fixed)
+{
+    if (fixed != ANY_RUNTIME)
+        return fixed;
+    return bc_forwarding_rt ? bc_forwarding_rt
+                            : __atomic_load_n(&bc_default_runtime, __ATOMIC_RELAXED);
+}
+#define PASS_THROUGH(fixed, statement)                \
+    do {                                              \
+        if (BC_UNLIKELY(bc_depth > 0)) {              \
+            int rt = nested_runtime(fixed);           \
+            if (rt != BC_RUNTIME_OWN)                 \
+                statement;                            \
+        }                                             \
     } while (0)
 #define ENTER(fixed)                                                               \
     entry_scope_t scope_ __attribute__((cleanup(leave_entry)));                    \

@@ -34,12 +34,14 @@ static void before_fork(void)
     bc_depot_lock();
     bc_runtimes_lock();
     bc_stack_lock();
+    bc_platform_patch_lock();
 }
 
 static void after_fork_parent(void)
 {
     if (!fork_locked)
         return;
+    bc_platform_patch_unlock();
     bc_stack_unlock();
     bc_runtimes_unlock();
     bc_depot_unlock();
@@ -53,6 +55,7 @@ static void after_fork_child(void)
 {
     if (fork_locked)
         bc_depth--;
+    bc_platform_patch_child_after_fork();
     bc_stack_child_after_fork();
     bc_runtimes_child_after_fork();
     bc_depot_child_after_fork();

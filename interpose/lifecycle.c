@@ -19,7 +19,8 @@ int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
 __attribute__((constructor)) static void bc_constructor(void)
 {
     bc_ensure_init();
-    bc_runtimes_scan(true); /* the global runtime, before any user code runs */
+    /* the global runtime, before any user code runs */
+    bc_runtimes_scan(BC_SCAN_GLOBAL | BC_SCAN_SETTLE);
 }
 
 static void report_at_exit(void *arg)

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -251,21 +252,17 @@ int bc_platform_modules(bc_module_t *out, int max, void *const **tail_next)
     return q.count;
 }
 
-bool bc_platform_module_settled(const char *path, int (*real_dlclose)(void *))
+void *bc_platform_module_hold(const char *path)
 {
     if (!path || !*path)
-        return true; /* the program itself */
+        return NULL; /* the program itself: bound in the global scope, never patched */
     /* dlopen takes the loader's lock, which a dlopen in progress on another
      * thread holds until the module is relocated and initialized. */
     void *handle = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
-    if (!handle) {
+    if (!handle)
         (void)dlerror();
-        return false;
-    }
-    real_dlclose(handle);
-    return true;
+    return handle;
 }
-
 /* ------------------------------------------------------- PLT patching */
 
 #if defined(__x86_64__)
@@ -283,24 +280,26 @@ typedef struct relro {
     uintptr_t lo, hi;
 } relro_t;
 
-static relro_t relro_of(const bc_module_t *m)
+/* The pages the loader made read-only (PT_GNU_RELRO); false when the
+ * program headers cannot be found (then nothing is patched). */
+static bool relro_of(const bc_module_t *m, relro_t *r)
 {
-    relro_t r = {0, 0};
+    r->lo = r->hi = 0;
     /* PT_GNU_RELRO comes with the program headers, which the ELF header
      * at the module's first load segment points to. */
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)m->lo;
-    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-        return r;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_phentsize != sizeof(ElfW(Phdr)))
+        return false;
     const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(m->lo + eh->e_phoff);
     for (int i = 0; i < eh->e_phnum; i++)
         if (ph[i].p_type == PT_GNU_RELRO) {
             /* what the loader made read-only: whole pages only; the last
              * partial page stays writable (it holds .data too) */
             uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-            r.lo = (m->base + ph[i].p_vaddr) & ~(page - 1);
-            r.hi = (m->base + ph[i].p_vaddr + ph[i].p_memsz) & ~(page - 1);
+            r->lo = (m->base + ph[i].p_vaddr) & ~(page - 1);
+            r->hi = (m->base + ph[i].p_vaddr + ph[i].p_memsz) & ~(page - 1);
         }
-    return r;
+    return true;
 }
 
 /* Point SLOT at TO, opening a read-only (RELRO) page for the write. */
@@ -317,7 +316,36 @@ static bool write_slot(uintptr_t slot, void *to, relro_t relro)
     return true;
 }
 
+/* One writer of slots at a time: two patchers of one module would open and
+ * close its RELRO page under each other. Taken around fork() too. */
+static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void bc_platform_patch_lock(void)
+{
+    pthread_mutex_lock(&patch_lock);
+}
+
+void bc_platform_patch_unlock(void)
+{
+    pthread_mutex_unlock(&patch_lock);
+}
+
+void bc_platform_patch_child_after_fork(void)
+{
+    pthread_mutex_init(&patch_lock, NULL);
+}
+
+static int patch_locked(const bc_module_t *m, const bc_patch_t *patch);
+
 int bc_platform_patch_calls(const bc_module_t *m, const bc_patch_t *patch)
+{
+    pthread_mutex_lock(&patch_lock);
+    int patched = patch_locked(m, patch);
+    pthread_mutex_unlock(&patch_lock);
+    return patched;
+}
+
+static int patch_locked(const bc_module_t *m, const bc_patch_t *patch)
 {
     const ElfW(Sym) *symtab = NULL;
     const char *strtab = NULL;
@@ -338,7 +366,8 @@ int bc_platform_patch_calls(const bc_module_t *m, const bc_patch_t *patch)
     }
     if (!symtab || !strtab)
         return 0;
-    relro_t relro = relro_of(m);
+    relro_t relro = {0, 0};
+    bool relro_known = false; /* looked up at the first slot to write */
     int patched = 0;
     for (int t = 0; t < 2; t++) {
         for (size_t i = 0; tables[t] && i < sizes[t] / sizeof(ElfW(Rela)); i++) {
@@ -361,6 +390,8 @@ int bc_platform_patch_calls(const bc_module_t *m, const bc_patch_t *patch)
                 bool bound = (now >= patch->from_lo && now < patch->from_hi) ||
                              (patch->from && now == (uintptr_t)patch->from[k]);
                 if (bound || lazy) {
+                    if (!relro_known && !(relro_known = relro_of(m, &relro)))
+                        return -1;
                     if (!write_slot(slot, patch->to[k], relro))
                         return -1;
                     patched++;
@@ -395,31 +426,35 @@ void *bc_platform_dlopen_for(void *(*real_dlopen)(const char *, int),
         return real_dlopen(file, mode);
     void *loaded = real_dlopen(file, RTLD_LAZY | RTLD_NOLOAD);
     if (loaded) {
-        void *again = real_dlopen(file, mode); /* the mode's promotions, a reference */
+        /* already loaded (it stays: someone else holds it): open it as
+         * asked, its error, if any, left for the program's dlerror() */
         real_dlclose(loaded);
-        return again;
-    }
-    Dl_serinfo size;
-    if (dlinfo(map, RTLD_DI_SERINFOSIZE, &size) != 0 || size.dls_size > 65536)
         return real_dlopen(file, mode);
-    char buf[65536] __attribute__((aligned(16)));
-    Dl_serinfo *paths = (Dl_serinfo *)buf;
+    }
+    (void)dlerror(); /* the probe's "not loaded" is not the program's */
+    Dl_serinfo size;
+    if (dlinfo(map, RTLD_DI_SERINFOSIZE, &size) != 0)
+        return real_dlopen(file, mode);
+    Dl_serinfo *paths = malloc(size.dls_size);
+    if (!paths)
+        return real_dlopen(file, mode);
     paths->dls_size = size.dls_size;
     paths->dls_cnt = size.dls_cnt;
-    if (dlinfo(map, RTLD_DI_SERINFOSIZE, paths) != 0 || dlinfo(map, RTLD_DI_SERINFO, paths) != 0)
-        return real_dlopen(file, mode);
-    for (unsigned i = 0; i < paths->dls_cnt; i++) {
-        unsigned origin = paths->dls_serpath[i].dls_flags;
-        if (origin != LA_SER_RUNPATH && origin != LA_SER_ORIG && origin != LA_SER_LIBPATH)
-            break; /* the cache and the default directories: the real dlopen's own */
-        char path[4096];
-        int len = snprintf(path, sizeof path, "%s/%s", paths->dls_serpath[i].dls_name, file);
-        if (len > 0 && (size_t)len < sizeof path && access(path, F_OK) == 0) {
-            void *handle = real_dlopen(path, mode);
-            if (handle)
-                return handle;
+    char found[4096] = "";
+    if (dlinfo(map, RTLD_DI_SERINFOSIZE, paths) == 0 && dlinfo(map, RTLD_DI_SERINFO, paths) == 0) {
+        for (unsigned i = 0; i < paths->dls_cnt && !found[0]; i++) {
+            unsigned origin = paths->dls_serpath[i].dls_flags;
+            if (origin != LA_SER_RUNPATH && origin != LA_SER_ORIG && origin != LA_SER_LIBPATH)
+                break; /* the cache and the default directories: the real dlopen's own */
+            int len = snprintf(found, sizeof found, "%s/%s", paths->dls_serpath[i].dls_name, file);
+            if (len <= 0 || (size_t)len >= sizeof found || access(found, F_OK) != 0)
+                found[0] = 0;
         }
     }
+    free(paths);
+    /* The first file found is the one the loader would take, loadable or not. */
+    if (found[0])
+        return real_dlopen(found, mode);
     return real_dlopen(file, mode);
 }
 

@@ -64,12 +64,12 @@ static int local_count;
 static uintptr_t plain_modules[MAX_MODULES];
 static int plain_count;
 static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t shim_lo, shim_hi;
 /* The symbol version of the global runtime's SysFreeString ("": none). A
  * module whose own definitions carry another version binds to its own:
  * its versioned references do not match the global ones. */
 static char global_version[64];
+static bool global_looked; /* the first look at the global scope was made */
 static bool used_forward;
 static int warned_full, warned_blind, warned_no_runtime, warned_symbolic;
 
@@ -173,19 +173,17 @@ static void look_for_global(void)
 static int patch_to_runtime(const bc_module_t *m, int rt)
 {
     bc_patch_t patch = {fn_names, bc_runtime_entries[rt], NULL, BC_FN_COUNT, shim_lo, shim_hi};
-    pthread_mutex_lock(&patch_lock);
-    int patched = bc_platform_patch_calls(m, &patch);
-    pthread_mutex_unlock(&patch_lock);
-    return patched;
+    return bc_platform_patch_calls(m, &patch);
 }
 
 /* M defines the Sys* functions and nothing in the global scope does: its
  * own calls reach its own runtime. Publish it, wait for its dlopen to end,
  * and point its PLT slots at that runtime's entry points. */
-static void adopt_local(const bc_module_t *m, void *const fn[BC_FN_COUNT])
+static void adopt_local(const bc_module_t *m, void *const fn[BC_FN_COUNT], bool settle)
 {
     pthread_mutex_lock(&publish_lock);
     local_module_t *known = local_of(m->lo);
+    bool done = known && known->patched;
     int rt = known ? known->runtime : publish_runtime(fn, m);
     bool added = !known && rt != BC_RUNTIME_OWN && local_count < MAX_LOCALS;
     if (added) {
@@ -194,16 +192,19 @@ static void adopt_local(const bc_module_t *m, void *const fn[BC_FN_COUNT])
         update_watch();
     }
     pthread_mutex_unlock(&publish_lock);
-    if (!added) {
-        if (!known)
-            warn_once(&warned_full, "too many BSTR runtimes; '%s' is served by the shim itself",
-                      m->path);
+    if (!added && !known)
+        warn_once(&warned_full, "too many BSTR runtimes; '%s' is served by the shim itself",
+                  m->path);
+    /* Patched once its dlopen is over, by a scan that may wait for that:
+     * meanwhile its calls are told apart by return address. */
+    if (done || !(added || known) || !settle)
         return;
-    }
-    bool loaded = bc_platform_module_settled(m->path, bc_real_dlclose);
+    void *hold = bc_platform_module_hold(m->path); /* kept while its slots are written */
+    bool loaded = hold != NULL;
     int patched = -1;
     if (loaded) {
         patched = patch_to_runtime(m, rt);
+        bc_real_dlclose(hold);
     }
     pthread_mutex_lock(&publish_lock);
     local_module_t *local = local_of(m->lo);
@@ -237,9 +238,11 @@ static void adopt_neighbour(const bc_module_t *m, const bc_module_t *list, int n
         pthread_mutex_unlock(&publish_lock);
         if (!room)
             continue; /* a library it needs or that needs it, with no runtime */
-        if (!bc_platform_module_settled(m->path, bc_real_dlclose))
+        void *hold = bc_platform_module_hold(m->path);
+        if (!hold)
             return;
         int patched = patch_to_runtime(m, rt);
+        bc_real_dlclose(hold);
         if (patched > 0) {
             pthread_mutex_lock(&publish_lock);
             if (!local_of(m->lo) && local_count < MAX_LOCALS)
@@ -250,8 +253,9 @@ static void adopt_neighbour(const bc_module_t *m, const bc_module_t *list, int n
     }
 }
 
-void bc_runtimes_scan(bool global_may_change)
+void bc_runtimes_scan(int how)
 {
+    bool settle = how & BC_SCAN_SETTLE;
     if (bc_opt.mode == BC_MODE_OWN)
         return;
     bc_depth++; /* the linker's own mallocs and frees pass straight through */
@@ -262,8 +266,10 @@ void bc_runtimes_scan(bool global_may_change)
             shim_hi = self.hi;
         }
     }
-    if (global_may_change)
+    if (how & BC_SCAN_GLOBAL) {
         look_for_global(); /* ten dlsym calls: not after every dlopen */
+        __atomic_store_n(&global_looked, true, __ATOMIC_RELEASE);
+    }
     if (__atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE) == BC_RUNTIME_OWN &&
         bc_opt.mode == BC_MODE_FORWARD)
         warn_once(&warned_no_runtime,
@@ -280,7 +286,8 @@ void bc_runtimes_scan(bool global_may_change)
             (global != BC_RUNTIME_OWN && m->lo == bc_runtimes[global].lo))
             continue; /* the global scope answers everyone */
         pthread_mutex_lock(&publish_lock);
-        bool known = local_of(m->lo) != NULL;
+        const local_module_t *local = local_of(m->lo);
+        bool known = local && (local->patched || !settle);
         for (int k = 0; k < plain_count && !known; k++)
             known = plain_modules[k] == m->lo;
         pthread_mutex_unlock(&publish_lock);
@@ -296,6 +303,8 @@ void bc_runtimes_scan(bool global_may_change)
             (!version || strcmp(version, global_version) == 0))
             fn[BC_FN_FREE] = NULL; /* its references bind to the global runtime */
         if (!is_runtime(fn)) {
+            if (!settle)
+                continue; /* looked at again by the scan that ends its dlopen */
             pthread_mutex_lock(&publish_lock);
             if (plain_count < MAX_MODULES)
                 plain_modules[plain_count++] = m->lo;
@@ -310,7 +319,7 @@ void bc_runtimes_scan(bool global_may_change)
                       "the program");
             continue;
         }
-        adopt_local(m, fn);
+        adopt_local(m, fn, settle);
     }
     for (int i = 0; i < n; i++)
         if (fresh_plain[i])
@@ -329,7 +338,12 @@ int bc_runtime_slow(uintptr_t ra)
     bool scanned = false;
     void *const *tail = __atomic_load_n(&tail_next, __ATOMIC_ACQUIRE);
     if (tail && *tail) {
-        bc_runtimes_scan(true);
+        /* No call that waits for the dynamic linker's lock here (another
+         * thread may hold it in dlopen() and wait for this one): the first
+         * look only, which happens at start-up, looks for the global
+         * runtime and patches. */
+        bool first = !__atomic_load_n(&global_looked, __ATOMIC_ACQUIRE);
+        bc_runtimes_scan(first ? BC_SCAN_GLOBAL | BC_SCAN_SETTLE : 0);
         scanned = true;
     }
     int rt = __atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE);
@@ -382,6 +396,13 @@ void bc_runtimes_closed(uintptr_t lo, uintptr_t hi)
     pthread_mutex_lock(&publish_lock);
     plain_count = 0;
     tail_next = &force_word;
+    for (int i = 0; i < local_count;) /* the module itself, runtime or neighbour */
+        if (locals[i].lo < hi && locals[i].hi > lo) {
+            unpatched -= !locals[i].patched;
+            locals[i] = locals[--local_count];
+        } else {
+            i++;
+        }
     update_watch();
     pthread_mutex_unlock(&publish_lock);
     for (int rt = 1; rt < BC_RUNTIME_ORPHAN; rt++) {
@@ -407,22 +428,37 @@ void bc_runtimes_closed(uintptr_t lo, uintptr_t hi)
     }
 }
 
+void bc_runtimes_prune(void)
+{
+    local_module_t copy[MAX_LOCALS];
+    pthread_mutex_lock(&publish_lock);
+    int n = local_count;
+    memcpy(copy, locals, sizeof copy[0] * (size_t)n);
+    pthread_mutex_unlock(&publish_lock);
+    for (int i = 0; i < n; i++) {
+        bc_module_t now;
+        if (!bc_platform_module_of(copy[i].lo, &now) || now.lo != copy[i].lo)
+            bc_runtimes_closed(copy[i].lo, copy[i].hi);
+    }
+    pthread_mutex_lock(&publish_lock);
+    tail_next = &force_word; /* the loader's last entry may be gone too */
+    update_watch();
+    pthread_mutex_unlock(&publish_lock);
+}
+
 void bc_runtimes_lock(void)
 {
-    pthread_mutex_lock(&patch_lock);
     pthread_mutex_lock(&publish_lock);
 }
 
 void bc_runtimes_unlock(void)
 {
     pthread_mutex_unlock(&publish_lock);
-    pthread_mutex_unlock(&patch_lock);
 }
 
 void bc_runtimes_child_after_fork(void)
 {
     pthread_mutex_init(&publish_lock, NULL);
-    pthread_mutex_init(&patch_lock, NULL);
     loading = 0; /* the other threads' dlopen() calls stayed in the parent */
     update_watch();
 }

@@ -636,6 +636,8 @@ static bool detach_runtime(bc_shard_t *shard, int runtime, bc_evicted_t *out)
 
 void bc_table_flush_runtime(int runtime)
 {
+    if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
+        return; /* nothing tracked: no shard to lock (a fork would not wait for it) */
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
         bool more;
         do {
@@ -650,6 +652,8 @@ void bc_table_flush_runtime(int runtime)
 
 void bc_table_retag_runtime(int from, int to)
 {
+    if (!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE))
+        return;
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
         spin_lock(&shards[i].lock);
         for (bc_record_t *rec = shards[i].records; rec; rec = rec->hh.next)

@@ -156,6 +156,8 @@ static void check_live(bc_record_t *rec, bc_stack_id_t access, const char *when)
 
 void bc_on_retire(bc_record_t *rec)
 {
+    if (!bc_record_readable(rec))
+        return; /* its runtime (and maybe its memory) is gone */
     if (IS_OWN(rec))
         bc_own_poison((bc_bstr_t)bc_record_bstr(rec), rec->bytes);
     else
@@ -176,6 +178,8 @@ static size_t forward_poison_damage(const bc_record_t *rec, size_t *first)
 /* A write into a quarantined body: found when it leaves, or at exit. */
 static void check_poison(bc_record_t *rec, const char *when)
 {
+    if (!bc_record_readable(rec))
+        return;
     size_t first = 0;
     size_t changed = IS_OWN(rec)
                          ? bc_own_poison_damage((bc_bstr_t)bc_record_bstr(rec), rec->bytes, &first)
@@ -192,6 +196,12 @@ static void check_poison(bc_record_t *rec, const char *when)
              changed, (void *)bc_record_bstr(rec), first, when);
 }
 
+static void depth_back(const int *depth)
+{
+    (void)depth;
+    bc_depth--;
+}
+
 void bc_release_evicted(const bc_evicted_t *out)
 {
     for (unsigned i = 0; i < out->count; i++) {
@@ -202,9 +212,11 @@ void bc_release_evicted(const bc_evicted_t *out)
         if (rt == BC_RUNTIME_OWN) {
             bc_own_release((bc_bstr_t)bc_record_bstr(&rec), rec.bytes);
         } else if (rt != BC_RUNTIME_ORPHAN) {
-            bc_depth++; /* the real free's own Sys* calls pass through */
+            /* the real free's own Sys* calls pass through; a throw out of
+             * it still gives the depth back */
+            int depth __attribute__((cleanup(depth_back))) = ++bc_depth;
+            (void)depth;
             bc_forward_free(rt, (bc_bstr_t)bc_record_bstr(&rec));
-            bc_depth--;
         }
     }
 }
