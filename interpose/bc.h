@@ -313,10 +313,13 @@ typedef struct bc_counts {
  * of a BSTR's block) may run while it is above 0: bc_no_lock_held says so
  * once if it does, which the tests look for. */
 extern __thread int bc_shard_locks_held __attribute__((tls_model("initial-exec")));
+/* Calls passed straight to a runtime (entry.c) in progress on this thread:
+ * a signal handler's may run while the code it interrupted holds a lock. */
+extern __thread int bc_passing __attribute__((tls_model("initial-exec")));
 void bc_lock_rule_broken(const char *what);
 static inline void bc_no_lock_held(const char *what)
 {
-    if (BC_UNLIKELY(bc_shard_locks_held > 0))
+    if (BC_UNLIKELY(bc_shard_locks_held > 0) && !bc_passing)
         bc_lock_rule_broken(what);
 }
 void bc_table_init(void);

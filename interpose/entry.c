@@ -70,13 +70,23 @@ static inline int nested_runtime(int fixed)
     return bc_forwarding_rt ? bc_forwarding_rt
                             : __atomic_load_n(&bc_default_runtime, __ATOMIC_RELAXED);
 }
-#define PASS_THROUGH(fixed, statement)                \
-    do {                                              \
-        if (BC_UNLIKELY(bc_depth > 0)) {              \
-            int rt = nested_runtime(fixed);           \
-            if (rt != BC_RUNTIME_OWN)                 \
-                statement;                            \
-        }                                             \
+static void unpass(const int *passing)
+{
+    (void)passing;
+    bc_passing--;
+}
+/* (bc_passing: a handler's call may run while the code it interrupted
+ * holds a shim lock; that is not the shim calling out under its lock.) */
+#define PASS_THROUGH(fixed, statement)                                       \
+    do {                                                                     \
+        if (BC_UNLIKELY(bc_depth > 0)) {                                     \
+            int rt = nested_runtime(fixed);                                  \
+            if (rt != BC_RUNTIME_OWN) {                                      \
+                int passing_ __attribute__((cleanup(unpass))) = ++bc_passing; \
+                (void)passing_;                                              \
+                statement;                                                   \
+            }                                                                \
+        }                                                                    \
     } while (0)
 #define ENTER(fixed)                                                               \
     entry_scope_t scope_ __attribute__((cleanup(leave_entry)));                    \

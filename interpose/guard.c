@@ -10,3 +10,6 @@ __thread int bc_depth __attribute__((tls_model("initial-exec")));
  * address is the program's call, so unwind=fp starts there and never walks
  * the shim's own frames. */
 __thread uintptr_t bc_entry_frame __attribute__((tls_model("initial-exec")));
+
+/* Calls passed straight to a real runtime, in progress on this thread. */
+__thread int bc_passing __attribute__((tls_model("initial-exec")));

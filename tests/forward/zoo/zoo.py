@@ -587,6 +587,22 @@ def case_plugin_helper(t):
                   leak_bytes={"helper_leak": 20 * 4}, own_olechar=4))
 
 
+def case_signal_handlers(t):
+    """A signal handler calls an async-signal-safe runtime (a static pool, no
+    malloc, no lock) while the main thread does too, so it often interrupts
+    the shim inside a Sys* call, holding a lock of its own: the handler's
+    call must reach the runtime without taking a shim lock (no hang, no
+    crash, no internal error). The runs are repeated: the interruptions
+    fall at random places."""
+    argv = [program("BC_ZOO_PROG_SIGNALS"), "100000"]
+    base = check_bare(t, argv)
+    if not base:
+        return
+    spec = Spec({})
+    for mode in ("auto", "forward"):
+        repeated_runs(t, spec, base, [argv] * 3, mode, "")
+
+
 def case_plugin_swap(t):
     """Case 8: two runtime plugins of different layouts are loaded, used by
     a second thread and unloaded in turn (one often lands where the other
