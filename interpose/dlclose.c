@@ -80,6 +80,7 @@ BC_EXPORT void *dlopen(const char *file, int mode)
     int errno_was = errno;
     /* a throwing constructor must not leave the count raised */
     int token __attribute__((cleanup(loading_done))) = 1;
+    (void)token;
     bc_runtimes_loading(1);
     errno = errno_was;
     void *handle = dlopen_as_caller(file, mode, caller);
