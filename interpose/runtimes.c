@@ -70,6 +70,9 @@ static uintptr_t shim_lo, shim_hi;
  * its versioned references do not match the global ones. */
 static char global_version[64];
 static bool global_looked; /* the first look at the global scope was made */
+/* Unloads seen (bc_runtimes_closed, prune): a scan that started before one
+ * must not publish the loader's last entry it saw, which may be gone. */
+static unsigned unloads;
 static bool used_forward;
 static int warned_full, warned_blind, warned_no_runtime, warned_symbolic;
 
@@ -256,6 +259,7 @@ static void adopt_neighbour(const bc_module_t *m, const bc_module_t *list, int n
 void bc_runtimes_scan(int how)
 {
     bool settle = how & BC_SCAN_SETTLE;
+    unsigned unloads_before = __atomic_load_n(&unloads, __ATOMIC_ACQUIRE);
     if (bc_opt.mode == BC_MODE_OWN)
         return;
     bc_depth++; /* the linker's own mallocs and frees pass straight through */
@@ -325,7 +329,8 @@ void bc_runtimes_scan(int how)
         if (fresh_plain[i])
             adopt_neighbour(&list[i], list, n);
     pthread_mutex_lock(&publish_lock);
-    tail_next = tail;
+    if (unloads == unloads_before)
+        tail_next = tail;
     update_watch();
     pthread_mutex_unlock(&publish_lock);
     bc_depth--;
@@ -394,6 +399,7 @@ void bc_runtimes_closed(uintptr_t lo, uintptr_t hi)
      * and a new module may come at the same addresses: look again at the
      * next call. */
     pthread_mutex_lock(&publish_lock);
+    unloads++;
     plain_count = 0;
     tail_next = &force_word;
     for (int i = 0; i < local_count;) /* the module itself, runtime or neighbour */
@@ -441,6 +447,7 @@ void bc_runtimes_prune(void)
             bc_runtimes_closed(copy[i].lo, copy[i].hi);
     }
     pthread_mutex_lock(&publish_lock);
+    unloads++;
     tail_next = &force_word; /* the loader's last entry may be gone too */
     update_watch();
     pthread_mutex_unlock(&publish_lock);
