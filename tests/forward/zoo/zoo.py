@@ -534,46 +534,43 @@ def case_plugin_global(t):
                   own_olechar=4))
 
 
+# The planted bugs of prog_plugins.c's "tail" scenario.
+TAIL_SPEC = Spec({"leak": 1, "double_free": 1}, leak_fns=["leak_via_tail"],
+                 free_fns=["double_free_via_tail"],
+                 samples={"leak_via_tail": "leaked through a tail jump"},
+                 leak_bytes={"leak_via_tail": 26 * 4}, own_olechar=4)
+TAIL_JUMP = r"jmp\s+\S+\s+<SysAllocString@plt>"
+
+
+def plugin_tail_case(t, env_lib, make_pattern, make_what):
+    lib = plugin(env_lib)
+    premise(t, lib, "plug_make_tail", make_pattern, make_what)
+    zoo_case(t, [program("BC_ZOO_PROG_PLUGINS"), "tail", lib], TAIL_SPEC)
+
+
 def case_plugin_tail(t):
     """Case 8: the plugin's one-line wrappers are jumps, called through
     dlsym() pointers, so the shim sees the program's return address; the
     runtime to use is still the plugin's (without the shim the plugin's PLT
     goes there). The leak's first frame is the program's function: the
     wrapper left no frame."""
-    lib = plugin("BC_ZOO_PLUG_A")
-    premise(t, lib, "plug_make_tail", r"jmp\s+\S+\s+<SysAllocString@plt>",
-            "plug_make_tail is jmp SysAllocString@plt")
-    premise(t, lib, "plug_free_tail", r"jmp\s+\S+\s+<SysFreeString@plt>",
+    premise(t, plugin("BC_ZOO_PLUG_A"), "plug_free_tail", r"jmp\s+\S+\s+<SysFreeString@plt>",
             "plug_free_tail is jmp SysFreeString@plt")
-    zoo_case(t, [program("BC_ZOO_PROG_PLUGINS"), "tail", lib],
-             Spec({"leak": 1, "double_free": 1}, leak_fns=["leak_via_tail"], free_fns=["double_free_via_tail"],
-                  samples={"leak_via_tail": "leaked through a tail jump"},
-                  leak_bytes={"leak_via_tail": 26 * 4}, own_olechar=4))
+    plugin_tail_case(t, "BC_ZOO_PLUG_A", TAIL_JUMP, "plug_make_tail is jmp SysAllocString@plt")
 
 
 def case_plugin_tail_bindnow(t):
     """Case 8 with the plugin bound at load (-z now) and its GOT made
     read-only (full RELRO): the shim must still point the plugin's own
     calls at its runtime."""
-    lib = plugin("BC_ZOO_PLUG_NOW")
-    premise(t, lib, "plug_make_tail", r"jmp\s+\S+\s+<SysAllocString@plt>",
-            "plug_make_tail is jmp SysAllocString@plt")
-    zoo_case(t, [program("BC_ZOO_PROG_PLUGINS"), "tail", lib],
-             Spec({"leak": 1, "double_free": 1}, leak_fns=["leak_via_tail"], free_fns=["double_free_via_tail"],
-                  samples={"leak_via_tail": "leaked through a tail jump"},
-                  leak_bytes={"leak_via_tail": 26 * 4}, own_olechar=4))
+    plugin_tail_case(t, "BC_ZOO_PLUG_NOW", TAIL_JUMP, "plug_make_tail is jmp SysAllocString@plt")
 
 
 def case_plugin_tail_noplt(t):
     """Case 8 with the plugin built -fno-plt: its calls, the tail jumps
     included, go through GOT slots (GLOB_DAT), not a PLT."""
-    lib = plugin("BC_ZOO_PLUG_NOPLT")
-    premise(t, lib, "plug_make_tail", r"jmp\s+\*",
-            "plug_make_tail is an indirect jump through the GOT")
-    zoo_case(t, [program("BC_ZOO_PROG_PLUGINS"), "tail", lib],
-             Spec({"leak": 1, "double_free": 1}, leak_fns=["leak_via_tail"], free_fns=["double_free_via_tail"],
-                  samples={"leak_via_tail": "leaked through a tail jump"},
-                  leak_bytes={"leak_via_tail": 26 * 4}, own_olechar=4))
+    plugin_tail_case(t, "BC_ZOO_PLUG_NOPLT", r"jmp\s+\*",
+                     "plug_make_tail is an indirect jump through the GOT")
 
 
 def case_plugin_helper(t):
