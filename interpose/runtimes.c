@@ -101,9 +101,23 @@ static bool is_runtime(void *const fn[BC_FN_COUNT])
     return fn[BC_FN_FREE] && (fn[BC_FN_ALLOC_LEN] || fn[BC_FN_ALLOC]);
 }
 
+/* A runtime slot's module name, formatted before publish_lock is taken
+ * (no formatting under a shim lock). */
+typedef struct module_name {
+    char text[sizeof bc_runtimes[0].module];
+} module_name_t;
+
+static module_name_t name_of(const bc_module_t *m)
+{
+    module_name_t name;
+    snprintf(name.text, sizeof name.text, "%s", m->path && *m->path ? m->path : "(the program)");
+    return name;
+}
+
 /* The slot of the runtime whose functions are FN, taken if new: a real
  * index, or BC_RUNTIME_OWN when every slot is in use. publish_lock held. */
-static int publish_runtime(void *const fn[BC_FN_COUNT], const bc_module_t *m)
+static int publish_runtime(void *const fn[BC_FN_COUNT], const bc_module_t *m,
+                           const module_name_t *name)
 {
     int free_slot = 0;
     for (int rt = 1; rt < BC_RUNTIME_ORPHAN; rt++) {
@@ -119,7 +133,7 @@ static int publish_runtime(void *const fn[BC_FN_COUNT], const bc_module_t *m)
     memcpy(r->fn, fn, sizeof r->fn);
     r->lo = m->lo;
     r->hi = m->hi;
-    snprintf(r->module, sizeof r->module, "%s", m->path && *m->path ? m->path : "(the program)");
+    memcpy(r->module, name->text, sizeof r->module);
     __atomic_store_n(&r->in_use, true, __ATOMIC_RELEASE);
     return free_slot;
 }
@@ -162,10 +176,13 @@ static void look_for_global(void)
         return;
     warn_if_symbolic(&m);
     const char *version = bc_platform_symbol_version(&m, fn_names[BC_FN_FREE]);
+    char version_text[sizeof global_version];
+    snprintf(version_text, sizeof version_text, "%s", version ? version : "");
+    module_name_t name = name_of(&m);
     pthread_mutex_lock(&publish_lock);
-    int rt = publish_runtime(fn, &m);
+    int rt = publish_runtime(fn, &m, &name);
     if (bc_default_runtime == BC_RUNTIME_OWN) {
-        snprintf(global_version, sizeof global_version, "%s", version ? version : "");
+        memcpy(global_version, version_text, sizeof global_version);
         __atomic_store_n(&bc_default_runtime, rt, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&publish_lock);
@@ -184,10 +201,11 @@ static int patch_to_runtime(const bc_module_t *m, int rt)
  * and point its PLT slots at that runtime's entry points. */
 static void adopt_local(const bc_module_t *m, void *const fn[BC_FN_COUNT], bool settle)
 {
+    module_name_t name = name_of(m);
     pthread_mutex_lock(&publish_lock);
     local_module_t *known = local_of(m->lo);
     bool done = known && known->patched;
-    int rt = known ? known->runtime : publish_runtime(fn, m);
+    int rt = known ? known->runtime : publish_runtime(fn, m, &name);
     bool added = !known && rt != BC_RUNTIME_OWN && local_count < MAX_LOCALS;
     if (added) {
         locals[local_count++] = (local_module_t){m->lo, m->hi, rt, false};
