@@ -3,8 +3,10 @@
  * can be watched from outside.
  *   lazy-prog clean               allocate and free, no report to symbolize
  *   lazy-prog leak                leak one BSTR from main_leak_site
- *   lazy-prog plugin PATH MODE    dlopen PATH, call plugin_work(MODE is
- *                                 "leak"), dlclose it, check it is gone */
+ *   lazy-prog plugin PATH MODE [NEW]
+ *                                 dlopen PATH, call plugin_work(MODE is
+ *                                 "leak"), dlclose it, check it is gone;
+ *                                 then move NEW over PATH (a rebuild) */
 #include "oleauto.h"
 
 #include <dlfcn.h>
@@ -26,7 +28,7 @@ static int is_mapped(struct dl_phdr_info *info, size_t size, void *arg)
     return base && strcmp(base + 1, (const char *)arg) == 0;
 }
 
-static int plugin(const char *path, int leak)
+static int plugin(const char *path, int leak, const char *replacement)
 {
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
@@ -42,6 +44,10 @@ static int plugin(const char *path, int leak)
         return 1;
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     printf("unloaded=%d\n", !dl_iterate_phdr(is_mapped, (void *)base));
+    if (replacement && rename(replacement, path) != 0) {
+        perror("rename");
+        return 1;
+    }
     return 0;
 }
 
@@ -54,8 +60,8 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && strcmp(argv[1], "leak") == 0)
         return main_leak_site() ? 0 : 1;
-    if (argc == 4 && strcmp(argv[1], "plugin") == 0)
-        return plugin(argv[2], strcmp(argv[3], "leak") == 0);
-    fprintf(stderr, "usage: lazy-prog clean|leak|plugin PATH leak|clean\n");
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "plugin") == 0)
+        return plugin(argv[2], strcmp(argv[3], "leak") == 0, argc == 5 ? argv[4] : NULL);
+    fprintf(stderr, "usage: lazy-prog clean|leak|plugin PATH leak|clean [NEW]\n");
     return 2;
 }

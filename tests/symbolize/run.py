@@ -154,6 +154,31 @@ def case_unloaded_plugin_lines(t):
          f"unload at line {unloaded_at}, libdw at line {libdw_at}")
 
 
+def case_unloaded_plugin_rebuilt(t):
+    """The plugin's file is replaced after its unload: its frames are not
+    read from a file that is no longer the module that ran."""
+    work = tempfile.mkdtemp(prefix="bstrcheck-sym-")
+    try:
+        path = os.path.join(work, "libreplaced.so")
+        newer = os.path.join(work, "libreplaced.so.new")
+        shutil.copy(os.environ["BC_LAZY_PLUGIN"], path)
+        shutil.copy(os.environ["BC_LAZY_PLUGIN_REBUILT"], newer)
+        r = run(["plugin", path, "leak", newer])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    t.ok("unloaded=1" in r.stdout, "the plugin was unloaded, then its file replaced",
+         r.stdout + r.stderr[-2000:])
+    t.eq(r.status, 23, "its leak fails the run")
+    warnings = [l for l in r.stderr.splitlines() if "changed on disk" in l]
+    t.eq(len(warnings), 1, "one warning: the file's build-id differs", r.stderr[-2000:])
+    leaks = r.leaks()
+    frame = first_frame(leaks[0]) if leaks else {}
+    t.ok(frame.get("module", "").endswith("/libreplaced.so") and frame.get("offset", "").startswith("0x"),
+         "its frame reads module+offset", frame)
+    t.ok(not frame.get("file") and not (frame.get("function") or "").startswith("rebuilt_"),
+         "and nothing read from the new file", frame)
+
+
 class Listener:
     """A TCP port that accepts connections and never answers."""
 
