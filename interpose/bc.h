@@ -668,17 +668,7 @@ void bc_break_init(void);
 void bc_break_check(uint64_t seq, bc_bstr_t bstr);
 
 /* ------------------------------------------------------------- "events.c" */
-typedef enum {
-    BC_KIND_LEAK,
-    BC_KIND_DOUBLE_FREE,
-    BC_KIND_INVALID_FREE,
-    BC_KIND_USE_AFTER_FREE,
-    BC_KIND_OVERFLOW,
-    BC_KIND_PREFIX_CORRUPT,
-    BC_KIND_INVALID_BSTR,
-    BC_KIND_MISMATCHED_FREE,
-    BC_KIND_COUNT
-} bc_kind_t;
+#include "kinds.h" /* bc_kind_t and bc_kind_names: report/, shared with the launcher */
 
 typedef enum {
     BC_ROLE_ALLOC,
@@ -703,7 +693,6 @@ typedef struct bc_finding {
     char detail[BC_DETAIL_MAX];
 } bc_finding_t;
 
-extern const char *const bc_kind_names[BC_KIND_COUNT];
 extern const char *const bc_role_names[BC_ROLE_COUNT];
 
 /* The first characters of a live string, copied while its record was

@@ -8,11 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const bc_kind_names[BC_KIND_COUNT] = {
-    "leak", "double_free", "invalid_free", "use_after_free",
-    "overflow", "prefix_corrupt", "invalid_bstr", "mismatched_free",
-};
-
 const char *const bc_role_names[BC_ROLE_COUNT] = {
     "alloc", "free", "previous_free", "access",
 };
