@@ -97,32 +97,19 @@ static void put_escaped(sink_t *k, const char *s, size_t len)
     put(k, "%s", tmp);
 }
 
+static bool put_frame(const bc_frame_info_t *f, unsigned number, void *arg)
+{
+    char line[BC_FRAME_TEXT_MAX];
+    bc_frame_format(f, number, line, sizeof line);
+    put(arg, "    %s\n", line);
+    return true;
+}
+
 static void put_stack(sink_t *k, const char *heading, bc_stack_id_t id)
 {
     put(k, "  %s\n", heading);
-    bc_stack_t stack = bc_depot_get(id);
-    if (stack.nframes == 0) {
+    if (bc_frames_walk(id, put_frame, k) == 0)
         put(k, "    <no stack recorded>\n");
-        return;
-    }
-    unsigned number = 0;
-    for (uint32_t i = 0; i < stack.nframes; i++) {
-        bc_frame_info_t frames[BC_MAX_INLINE];
-        size_t n = bc_symbolize(stack.frames[i], frames, BC_MAX_INLINE);
-        for (size_t j = 0; j < n; j++) {
-            const bc_frame_info_t *f = &frames[j];
-            put(k, "    #%u 0x%lx", number++, (unsigned long)f->pc);
-            if (f->function)
-                put(k, " in %s", f->function);
-            if (f->file && f->line > 0)
-                put(k, " %s:%d", f->file, f->line);
-            else if (f->file)
-                put(k, " %s", f->file);
-            else if (f->module[0])
-                put(k, " (%s+0x%lx)", f->module, (unsigned long)f->offset);
-            put(k, "\n");
-        }
-    }
 }
 
 static void put_bstr(sink_t *k, const describe_search_t *s)

@@ -672,22 +672,47 @@ static void realloc_retire_old(const bc_record_t *snapshot, bc_stack_id_t stack)
     bc_release_evicted(&out);
 }
 
-int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bool is_sz)
+/* Are SysReAlloc*'s pointers usable? Reports it when not. */
+static bool realloc_args_ok(int rt, bc_bstr_t *pbstr, const void *src, const char *fn)
 {
-    const char *fn = is_sz ? "SysReAllocString" : "SysReAllocStringLen";
-    if (BC_UNLIKELY(bc_reentered(rt)))
-        return bc_nested_realloc(pbstr, src, len, is_sz);
     if (!pbstr) {
         report_not_a_bstr(BC_KIND_INVALID_BSTR, NULL, fn, bc_stack_here());
-        return 0;
+        return false;
     }
     if (BC_UNLIKELY(bc_addr_impossible(pbstr) ||
                     (rt == BC_RUNTIME_OWN && src && bc_addr_impossible(src)))) {
         bool bad_pbstr = bc_addr_impossible(pbstr);
         report_bad_argument(fn, bad_pbstr ? "pbstr" : "psz", bad_pbstr ? (const void *)pbstr : src,
                             bc_stack_here());
-        return 0;
+        return false;
     }
+    return true;
+}
+
+/* FRESH, the new string of a SysReAlloc*, recorded; NULL when own mode
+ * could not record it (it is released). */
+static bc_bstr_t record_fresh(int rt, bc_bstr_t fresh, bc_stack_id_t stack)
+{
+    if (!fresh)
+        return NULL;
+    if (rt != BC_RUNTIME_OWN) {
+        record_forwarded(rt, fresh, stack);
+        return fresh;
+    }
+    uint32_t bytes = bc_own_prefix(fresh);
+    if (record(rt, fresh, bytes, stack, 0))
+        return fresh;
+    bc_own_release(fresh, bytes);
+    return NULL;
+}
+
+int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bool is_sz)
+{
+    const char *fn = is_sz ? "SysReAllocString" : "SysReAllocStringLen";
+    if (BC_UNLIKELY(bc_reentered(rt)))
+        return bc_nested_realloc(pbstr, src, len, is_sz);
+    if (!realloc_args_ok(rt, pbstr, src, fn))
+        return 0;
     bc_bstr_t old = *pbstr;
     bc_stack_id_t stack = bc_stack_here();
     bc_record_t snapshot;
@@ -711,18 +736,7 @@ int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bo
         return 0; /* *pbstr untouched */
     if (have_old)
         realloc_retire_old(&snapshot, stack);
-    if (fresh) {
-        if (rt == BC_RUNTIME_OWN) {
-            uint32_t bytes = bc_own_prefix(fresh);
-            if (!record(rt, fresh, bytes, stack, 0)) {
-                bc_own_release(fresh, bytes);
-                fresh = NULL;
-            }
-        } else {
-            record_forwarded(rt, fresh, stack);
-        }
-    }
-    *pbstr = fresh;
+    *pbstr = record_fresh(rt, fresh, stack);
     return 1;
 }
 

@@ -3,6 +3,8 @@
  * code is where SARIF points and what a generated suppression names. */
 #include "report.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const bc_role_t bc_role_display_order[BC_ROLE_COUNT] = {
@@ -24,6 +26,35 @@ unsigned bc_frames_walk(bc_stack_id_t id,
         }
     }
     return number;
+}
+
+/* Append to BUF (CAP bytes, *LEN used), cutting at the end. */
+__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t cap, size_t *len,
+                                                         const char *fmt, ...)
+{
+    if (*len + 1 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
+}
+
+void bc_frame_format(const bc_frame_info_t *f, unsigned number, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    append(buf, cap, &len, "#%u 0x%lx", number, (unsigned long)f->pc);
+    if (f->function)
+        append(buf, cap, &len, " in %s", f->function);
+    if (f->file && f->line > 0)
+        append(buf, cap, &len, " %s:%d", f->file, f->line);
+    else if (f->file)
+        append(buf, cap, &len, " %s", f->file);
+    else if (f->module[0])
+        append(buf, cap, &len, " (%s+0x%lx)", f->module, (unsigned long)f->offset);
 }
 
 const char *bc_path_basename(const char *path)

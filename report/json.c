@@ -37,21 +37,27 @@ static void write_frame(bc_out_t *out, const bc_frame_info_t *fp)
     bc_out_printf(out, ", \"inlined\": %s}", f.inlined ? "true" : "false");
 }
 
+typedef struct frame_list {
+    bc_out_t *out;
+    bool first;
+} frame_list_t;
+
+static bool list_frame(const bc_frame_info_t *f, unsigned number, void *arg)
+{
+    (void)number;
+    frame_list_t *list = arg;
+    if (!list->first)
+        bc_out_puts(list->out, ",\n          ");
+    write_frame(list->out, f);
+    list->first = false;
+    return true;
+}
+
 static void write_stack(bc_out_t *out, bc_stack_id_t id)
 {
-    bc_stack_t stack = bc_depot_get(id);
+    frame_list_t list = {out, true};
     bc_out_puts(out, "[");
-    bool first = true;
-    for (uint32_t i = 0; i < stack.nframes; i++) {
-        bc_frame_info_t frames[BC_MAX_INLINE];
-        size_t n = bc_symbolize(stack.frames[i], frames, BC_MAX_INLINE);
-        for (size_t k = 0; k < n; k++) {
-            if (!first)
-                bc_out_puts(out, ",\n          ");
-            write_frame(out, &frames[k]);
-            first = false;
-        }
-    }
+    bc_frames_walk(id, list_frame, &list);
     bc_out_puts(out, "]");
 }
 

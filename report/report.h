@@ -123,6 +123,10 @@ extern const bc_role_t bc_role_display_order[BC_ROLE_COUNT];
  * false. Returns the number of frames visited. */
 unsigned bc_frames_walk(bc_stack_id_t id,
                         bool (*fn)(const bc_frame_info_t *, unsigned, void *), void *arg);
+/* Frame F as the text reports show it, "#NUMBER 0xPC in FUNCTION
+ * FILE:LINE" (or "(MODULE+0xOFFSET)" without a file), cut to CAP bytes. */
+#define BC_FRAME_TEXT_MAX 4096
+void bc_frame_format(const bc_frame_info_t *f, unsigned number, char *buf, size_t cap);
 /* The part of PATH after its last '/'. */
 const char *bc_path_basename(const char *path);
 /* A frame in the program's own code: it has a source file, and it is not

@@ -9,31 +9,18 @@ static const char *const role_headings[BC_ROLE_COUNT] = {
     "allocated at:", "freed at:", "previously freed at:", "accessed at:",
 };
 
+static bool write_frame(const bc_frame_info_t *f, unsigned number, void *arg)
+{
+    char line[BC_FRAME_TEXT_MAX];
+    bc_frame_format(f, number, line, sizeof line);
+    bc_out_printf(arg, "    %s\n", line);
+    return true;
+}
+
 static void write_stack(bc_out_t *out, bc_stack_id_t id)
 {
-    bc_stack_t stack = bc_depot_get(id);
-    if (stack.nframes == 0) {
+    if (bc_frames_walk(id, write_frame, out) == 0)
         bc_out_puts(out, "    <no stack recorded>\n");
-        return;
-    }
-    unsigned number = 0;
-    for (uint32_t i = 0; i < stack.nframes; i++) {
-        bc_frame_info_t frames[BC_MAX_INLINE];
-        size_t n = bc_symbolize(stack.frames[i], frames, BC_MAX_INLINE);
-        for (size_t k = 0; k < n; k++) {
-            const bc_frame_info_t *f = &frames[k];
-            bc_out_printf(out, "    #%u 0x%lx", number++, (unsigned long)f->pc);
-            if (f->function)
-                bc_out_printf(out, " in %s", f->function);
-            if (f->file && f->line > 0)
-                bc_out_printf(out, " %s:%d", f->file, f->line);
-            else if (f->file)
-                bc_out_printf(out, " %s", f->file);
-            else if (f->module[0])
-                bc_out_printf(out, " (%s+0x%lx)", f->module, (unsigned long)f->offset);
-            bc_out_puts(out, "\n");
-        }
-    }
 }
 
 /* The sample, the allocation numbers, the ownership verdict, and with
