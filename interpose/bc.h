@@ -380,8 +380,9 @@ void bc_table_retag_runtime(int from, int to);
 /* Lock every shard (report time, fork) and unlock them again. */
 void bc_table_lock_all(void);
 void bc_table_unlock_all(void);
-/* With all shards locked: visit every record; sum the counters. */
+/* With all shards locked: visit every record; count them; sum the counters. */
 void bc_table_foreach(void (*fn)(const bc_record_t *, void *), void *arg);
+size_t bc_table_records_locked(void);
 void bc_table_audit(void (*fn)(bc_record_t *, void *), void *arg);
 /* Visit every record, locking one shard at a time (patiently: this runs
  * from the fault handler too). False if a shard could not be locked. */
@@ -702,6 +703,33 @@ typedef struct bc_sample {
     uint32_t bytes; /* 0: no sample */
     unsigned width;
 } bc_sample_t;
+
+/* Under REC's shard lock: the first characters of its string, if live and
+ * readable (else OUT->bytes is 0). */
+void bc_sample_copy(bc_sample_t *out, const bc_record_t *rec);
+
+/* ------------------------------------------------------------ "snapshot.c" */
+/* The cold path's read-only view of the table (report/, describe): one
+ * consistent copy of every record, taken with no allocation under a lock. */
+typedef struct bc_record_view {
+    uintptr_t bstr;
+    uint64_t seq;
+    uint32_t bytes;
+    bc_stack_id_t alloc_stack, free_stack;
+    uint8_t state, flags; /* as bc_record_t's */
+} bc_record_view_t;
+typedef struct bc_snapshot {
+    bc_record_view_t *records;
+    size_t count;
+    bc_counts_t counts; /* the table's counts at the same moment */
+} bc_snapshot_t;
+bc_record_view_t bc_record_view(const bc_record_t *rec);
+/* False when out of memory (S is then empty). */
+bool bc_snapshot_take(bc_snapshot_t *s);
+void bc_snapshot_free(bc_snapshot_t *s);
+/* The sample of V's BSTR, read under its shard lock if it is still that
+ * very BSTR and live; false otherwise. */
+bool bc_snapshot_sample(const bc_record_view_t *v, bc_sample_t *out);
 
 /* Record an error event (slow path; never under a shard lock: it formats
  * and allocates). SAMPLE (may be NULL) is the string's sample. */

@@ -28,14 +28,7 @@ bc_notice_t *bc_notice(bc_notices_t *notices, bc_say_t what, const bc_record_t *
 
 void bc_notice_sample(bc_notice_t *n, const bc_record_t *rec)
 {
-    if (rec->state != BC_LIVE || !bc_record_readable(rec))
-        return; /* freed memory is never read */
-    unsigned width = bc_record_width(rec);
-    uint32_t room = (uint32_t)sizeof n->sample.raw / 4 * width;
-    uint32_t bytes = rec->bytes < room ? rec->bytes : room;
-    memcpy(n->sample.raw, (const void *)bc_record_bstr(rec), bytes);
-    n->sample.bytes = bytes;
-    n->sample.width = width;
+    bc_sample_copy(&n->sample, rec);
 }
 
 static void say(bc_notice_t *n)

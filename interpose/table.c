@@ -717,6 +717,14 @@ bool bc_table_search(void (*fn)(const bc_record_t *, void *), void *arg)
     return complete;
 }
 
+size_t bc_table_records_locked(void)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < SHARD_COUNT; i++)
+        n += HASH_COUNT(shards[i].records);
+    return n;
+}
+
 bc_counts_t bc_table_counts(void)
 {
     bc_counts_t sum = {0, 0};

@@ -1,7 +1,8 @@
-/* Building a report: leaks are grouped by allocation stack straight from
- * the table (memory grows with the number of stacks and groups, not of
- * BSTRs), error findings come from events.c, suppressed findings are taken
- * out; then the writers and the exit status. */
+/* Building a report: leaks are grouped by allocation stack from a snapshot
+ * of the table (a 32-byte view per record while the report is built; no
+ * shim lock is held while anything here allocates), error findings come
+ * from events.c, suppressed findings are taken out; then the writers and
+ * the exit status. */
 #include "report.h"
 
 #include <signal.h>
@@ -14,6 +15,9 @@ typedef struct leak_group {
     UT_hash_handle hh;
     bc_stack_id_t stack; /* key */
     uint64_t sample_seq; /* the sample is the group's oldest BSTR */
+    bc_record_view_t oldest;
+    bool oldest_on_side; /* made by a signal handler: not in the table */
+    bc_sample_t side_sample;
     uint64_t seq_last;   /* its newest */
     uint32_t nbstrs;     /* its first BC_INFO_BSTRS BSTRs (verdict.c) */
     uintptr_t bstrs[BC_INFO_BSTRS];
@@ -46,21 +50,18 @@ typedef struct leak_scan {
 
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void scan_leak(const bc_record_t *rec, leak_scan_t *scan);
+static void scan_leak(const bc_record_view_t *rec, leak_scan_t *scan, const bc_record_t *side);
 
-/* Every record, with all shards locked: leaks, history, named BSTRs.
- * Nothing here calls out of the shim but malloc. */
-static void scan_record(const bc_record_t *rec, void *arg)
+/* Every record of the snapshot: leaks, history, named BSTRs. */
+static void scan_record(const bc_record_view_t *rec, leak_scan_t *scan)
 {
-    leak_scan_t *scan = arg;
     if (rec->state != BC_LIVE)
         scan->freed_records++;
     if (scan->history)
         bc_history_add(scan->history, rec);
     if (scan->named) {
-        uintptr_t key = bc_record_bstr(rec);
         named_bstr_t *n = NULL;
-        HASH_FIND(hh, scan->named, &key, sizeof key, n);
+        HASH_FIND(hh, scan->named, &rec->bstr, sizeof rec->bstr, n);
         if (n) {
             n->found = true;
             n->seq = rec->seq;
@@ -69,61 +70,90 @@ static void scan_record(const bc_record_t *rec, void *arg)
         }
     }
     if (scan->with_leaks)
-        scan_leak(rec, scan);
+        scan_leak(rec, scan, NULL);
 }
 
+/* A live BSTR a signal handler made (side.c): own mode's memory, which
+ * stays readable, so its sample is taken here. */
 static void scan_side_record(const bc_record_t *rec, void *arg)
 {
-    scan_leak(rec, arg);
+    bc_record_view_t v = bc_record_view(rec);
+    scan_leak(&v, arg, rec);
 }
 
-static void scan_leak(const bc_record_t *rec, leak_scan_t *scan)
+static leak_group_t *leak_group(const bc_record_view_t *rec, leak_scan_t *scan)
 {
-    if (rec->state != BC_LIVE || rec->seq < scan->min_seq)
-        return;
-    scan->leaked++;
-    scan->leaked_bytes += rec->bytes;
     leak_group_t *g = NULL;
     bool indexed = scan->by_stack && rec->alloc_stack <= scan->nstacks;
     if (indexed)
         g = scan->by_stack[rec->alloc_stack];
     else
         HASH_FIND(hh, scan->groups, &rec->alloc_stack, sizeof rec->alloc_stack, g);
+    if (g)
+        return g;
+    g = calloc(1, sizeof *g);
     if (!g) {
-        g = calloc(1, sizeof *g);
-        if (!g) {
-            scan->out_of_memory = true;
-            return;
-        }
-        g->stack = rec->alloc_stack;
-        g->sample_seq = UINT64_MAX;
-        g->seq_last = 0;
-        g->finding.kind = BC_KIND_LEAK;
-        g->finding.stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-        HASH_ADD(hh, scan->groups, stack, sizeof g->stack, g);
-        if (!BC_HASH_ADDED(g)) {
-            free(g);
-            scan->out_of_memory = true;
-            return;
-        }
-        if (indexed)
-            scan->by_stack[rec->alloc_stack] = g;
-        scan->ngroups++;
+        scan->out_of_memory = true;
+        return NULL;
     }
+    g->stack = rec->alloc_stack;
+    g->sample_seq = UINT64_MAX;
+    g->seq_last = 0;
+    g->finding.kind = BC_KIND_LEAK;
+    g->finding.stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
+    HASH_ADD(hh, scan->groups, stack, sizeof g->stack, g);
+    if (!BC_HASH_ADDED(g)) {
+        free(g);
+        scan->out_of_memory = true;
+        return NULL;
+    }
+    if (indexed)
+        scan->by_stack[rec->alloc_stack] = g;
+    scan->ngroups++;
+    return g;
+}
+
+/* SIDE: the record itself, when it is one of side.c's. */
+static void scan_leak(const bc_record_view_t *rec, leak_scan_t *scan, const bc_record_t *side)
+{
+    if (rec->state != BC_LIVE || rec->seq < scan->min_seq)
+        return;
+    scan->leaked++;
+    scan->leaked_bytes += rec->bytes;
+    leak_group_t *g = leak_group(rec, scan);
+    if (!g)
+        return;
     g->finding.count++;
     g->finding.bytes += rec->bytes;
     if (rec->seq > g->seq_last)
         g->seq_last = rec->seq;
     if (g->nbstrs < BC_INFO_BSTRS)
-        g->bstrs[g->nbstrs++] = bc_record_bstr(rec);
-    /* the same sample whatever the table's order; none from an orphan,
-     * whose runtime (and maybe memory) is gone */
+        g->bstrs[g->nbstrs++] = rec->bstr;
+    /* the same sample whatever the table's order: the oldest's, read when
+     * the scan is over (fill_samples) */
     if (rec->seq < g->sample_seq) {
         g->sample_seq = rec->seq;
-        g->finding.sample_len = 0;
-        if (bc_record_readable(rec))
-            g->finding.sample_len = bc_sample_utf8((const void *)bc_record_bstr(rec),
-                                                   rec->bytes, bc_record_width(rec),
+        g->oldest = *rec;
+        g->oldest_on_side = side != NULL;
+        if (side)
+            bc_sample_copy(&g->side_sample, side);
+    }
+}
+
+/* Each group's sample, from its oldest BSTR: under that BSTR's shard lock,
+ * if it is still live (never from an orphan, whose memory is gone). */
+static void fill_samples(leak_scan_t *scan)
+{
+    for (leak_group_t *g = scan->groups; g; g = g->hh.next) {
+        bc_sample_t raw;
+        const bc_sample_t *sample = &g->side_sample;
+        if (!g->oldest_on_side) {
+            sample = &raw;
+            if (!(g->oldest.flags >> 4 != BC_RUNTIME_ORPHAN && bc_snapshot_sample(&g->oldest, &raw)))
+                continue;
+        }
+        if (sample->bytes)
+            g->finding.sample_len = bc_sample_utf8(sample->raw, sample->bytes, sample->width,
                                                    g->finding.sample, sizeof g->finding.sample);
     }
 }
@@ -244,6 +274,123 @@ static void apply_suppressions(bc_report_t *report)
     report->leak_groups = leak_groups;
 }
 
+/* The error findings so far, in LIST (room for them is made first: the
+ * events lock is held only to copy them). */
+static void collect_errors(finding_list_t *list)
+{
+    size_t nerrors = 0;
+    bc_events_foreach(count_event_group, &nerrors);
+    list->cap = nerrors;
+    list->items = nerrors ? calloc(nerrors, sizeof *list->items) : NULL;
+    if (nerrors && !list->items) {
+        bc_warn("out of memory while building the report");
+        list->cap = 0;
+    }
+    bc_events_foreach(push_finding, list); /* at most cap of them */
+}
+
+/* Every record of the table, from one snapshot: leaks grouped, the named
+ * BSTRs found, the history filled. True when nothing ever left the
+ * quarantine (every freed record is still there, so no address was handed
+ * out twice). COUNTS gets the table's counts and side.c's. */
+static bool scan_table(leak_scan_t *scan, bc_counts_t *counts)
+{
+    bc_snapshot_t snap;
+    if (!bc_snapshot_take(&snap)) {
+        bc_warn("out of memory while copying the table for the report; its leaks are missing");
+        *counts = bc_table_counts();
+        return false;
+    }
+    if (scan->with_leaks) {
+        /* Every record's stack id exists by now: one slot per stack (a
+         * lookup without hashing; the hash table catches the rest). */
+        scan->nstacks = bc_depot_count();
+        scan->by_stack = calloc((size_t)scan->nstacks + 1, sizeof *scan->by_stack);
+    }
+    for (size_t i = 0; i < snap.count; i++)
+        scan_record(&snap.records[i], scan);
+    *counts = snap.counts;
+    bool complete = scan->freed_records == snap.counts.frees;
+    bc_snapshot_free(&snap);
+    if (scan->with_leaks) {
+        bc_side_foreach_live(scan_side_record, scan); /* made by signal handlers */
+        free(scan->by_stack);
+        scan->by_stack = NULL;
+        fill_samples(scan);
+    }
+    bc_counts_t side = bc_side_counts();
+    counts->allocations += side.allocations;
+    counts->frees += side.frees;
+    return complete;
+}
+
+/* The leak groups of SCAN into LIST (which grows), largest first; the
+ * groups are freed. */
+static void add_leak_groups(finding_list_t *list, leak_scan_t *scan)
+{
+    size_t first_leak = list->len;
+    if (scan->ngroups) {
+        entry_t *grown = realloc(list->items, (list->len + scan->ngroups) * sizeof *grown);
+        if (grown) {
+            list->items = grown;
+            list->cap = list->len + scan->ngroups;
+        } else {
+            bc_warn("out of memory while building the report");
+        }
+    }
+    leak_group_t *g, *tmp;
+    HASH_ITER(hh, scan->groups, g, tmp) {
+        size_t at = list->len;
+        push_finding(&g->finding, list);
+        if (at < list->len) {
+            bc_finding_info_t *info = &list->items[at].info;
+            info->seq_first = g->sample_seq;
+            info->seq_last = g->seq_last;
+            if (g->finding.count <= BC_INFO_BSTRS) {
+                info->nbstrs = g->nbstrs;
+                memcpy(info->bstrs, g->bstrs, sizeof info->bstrs);
+            }
+        }
+        HASH_DELETE(hh, scan->groups, g);
+        free(g);
+    }
+    qsort(list->items + first_leak, list->len - first_leak, sizeof *list->items, by_size_desc);
+}
+
+/* LIST split into the report's two parallel arrays (LIST is used up). */
+static void set_findings(bc_report_t *report, finding_list_t *list)
+{
+    size_t leak_groups = 0;
+    for (size_t i = 0; i < list->len; i++)
+        leak_groups += list->items[i].finding.kind == BC_KIND_LEAK;
+    report->findings = list->len ? calloc(list->len, sizeof *report->findings) : NULL;
+    report->info = list->len ? calloc(list->len, sizeof *report->info) : NULL;
+    if (list->len && (!report->findings || !report->info)) {
+        bc_warn("out of memory while building the report");
+        free(report->findings);
+        free(report->info);
+        report->findings = NULL;
+        report->info = NULL;
+        list->len = leak_groups = 0;
+    }
+    for (size_t i = 0; i < list->len; i++) {
+        report->findings[i] = list->items[i].finding;
+        report->info[i] = list->items[i].info;
+    }
+    free(list->items);
+    report->nfindings = list->len;
+    report->leak_groups = leak_groups;
+}
+
+static void free_named(named_bstr_t **named)
+{
+    named_bstr_t *n, *tmp;
+    HASH_ITER(hh, *named, n, tmp) {
+        HASH_DELETE(hh, *named, n);
+        free(n);
+    }
+}
+
 /* Fill REPORT with everything found so far; leaks only from ordinal
  * MIN_SEQ on, and none at all when WITH_LEAKS is false. With VERDICTS, each
  * finding also gets its ownership verdict (which symbolizes its stacks:
@@ -264,32 +411,15 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     /* the verdicts on leaks consult every record's stacks */
     scan.history = with_leaks && verdicts ? bc_history_new() : NULL;
     bc_deferred_drain(); /* frees that signal handlers left for later */
-    /* The audit takes each shard lock itself and says what it finds after
-     * the unlock, so it runs before the table is frozen. */
-    if (with_errors)
+    finding_list_t list = {0};
+    if (with_errors) {
         bc_track_audit_all(); /* overflows, prefixes, writes after free */
-    bc_table_lock_all();
-    if (with_errors)
-        bc_events_foreach(name_finding, &scan); /* shard locks, then the events lock */
-    if (with_leaks) {
-        /* Every record's stack id exists by now: one slot per stack (a
-         * lookup without hashing; the hash table catches the rest). */
-        scan.nstacks = bc_depot_count();
-        scan.by_stack = calloc((size_t)scan.nstacks + 1, sizeof *scan.by_stack);
+        collect_errors(&list);
+        for (size_t i = 0; i < list.len; i++)
+            name_finding(&list.items[i].finding, &scan);
     }
-    bc_table_foreach(scan_record, &scan);
-    if (with_leaks) {
-        bc_side_foreach_live(scan_side_record, &scan); /* made by signal handlers */
-        free(scan.by_stack);
-    }
-    bc_counts_t counts = bc_table_counts();
-    /* Nothing left the quarantine (or was dropped): every freed record is
-     * still here, and no address was handed out twice. */
-    bool complete = scan.freed_records == counts.frees;
-    bc_counts_t side = bc_side_counts();
-    counts.allocations += side.allocations;
-    counts.frees += side.frees;
-    bc_table_unlock_all();
+    bc_counts_t counts;
+    bool complete = scan_table(&scan, &counts);
     if (scan.out_of_memory)
         bc_warn("out of memory while grouping leaks; some groups are missing");
     if (scan.history)
@@ -305,63 +435,13 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     report->released_by_free = bc_count_get(BC_COUNT_RELEASED_BY_FREE);
     report->injected_failures = bc_count_get(BC_COUNT_INJECTED_FAILURES);
 
-    size_t nerrors = 0;
-    if (with_errors)
-        bc_events_foreach(count_event_group, &nerrors);
-    finding_list_t list = {0};
-    list.cap = nerrors + scan.ngroups;
-    list.items = list.cap ? calloc(list.cap, sizeof *list.items) : NULL;
-    if (list.cap && !list.items) {
-        bc_warn("out of memory while building the report");
-        list.cap = 0;
-    }
-    if (with_errors)
-        bc_events_foreach(push_finding, &list);
     for (size_t i = 0; i < list.len; i++) {
         uint64_t seq = error_seq(&list.items[i].finding, scan.named, complete);
         list.items[i].info.seq_first = list.items[i].info.seq_last = seq;
     }
-    named_bstr_t *n, *ntmp;
-    HASH_ITER(hh, scan.named, n, ntmp) {
-        HASH_DELETE(hh, scan.named, n);
-        free(n);
-    }
-    size_t first_leak = list.len;
-    leak_group_t *g, *tmp;
-    HASH_ITER(hh, scan.groups, g, tmp) {
-        size_t at = list.len;
-        push_finding(&g->finding, &list);
-        if (at < list.len) {
-            bc_finding_info_t *info = &list.items[at].info;
-            info->seq_first = g->sample_seq;
-            info->seq_last = g->seq_last;
-            if (g->finding.count <= BC_INFO_BSTRS) {
-                info->nbstrs = g->nbstrs;
-                memcpy(info->bstrs, g->bstrs, sizeof info->bstrs);
-            }
-        }
-        HASH_DELETE(hh, scan.groups, g);
-        free(g);
-    }
-    qsort(list.items + first_leak, list.len - first_leak, sizeof *list.items, by_size_desc);
-    /* split into the report's two parallel arrays */
-    report->findings = list.len ? calloc(list.len, sizeof *report->findings) : NULL;
-    report->info = list.len ? calloc(list.len, sizeof *report->info) : NULL;
-    if (list.len && (!report->findings || !report->info)) {
-        bc_warn("out of memory while building the report");
-        free(report->findings);
-        free(report->info);
-        report->findings = NULL;
-        report->info = NULL;
-        list.len = first_leak = 0;
-    }
-    for (size_t i = 0; i < list.len; i++) {
-        report->findings[i] = list.items[i].finding;
-        report->info[i] = list.items[i].info;
-    }
-    free(list.items);
-    report->nfindings = list.len;
-    report->leak_groups = list.len - first_leak;
+    free_named(&scan.named);
+    add_leak_groups(&list, &scan);
+    set_findings(report, &list);
     apply_suppressions(report);
     for (size_t i = 0; verdicts && i < report->nfindings; i++)
         bc_verdict(&report->findings[i], scan.history, &report->info[i]);

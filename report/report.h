@@ -207,7 +207,7 @@ typedef struct bc_finding_info {
  * shard locked (it allocates, and calls nothing else). */
 typedef struct bc_history bc_history_t;
 bc_history_t *bc_history_new(void);
-void bc_history_add(bc_history_t *h, const bc_record_t *rec);
+void bc_history_add(bc_history_t *h, const bc_record_view_t *rec);
 /* Every freed record is still in the table (none left the quarantine):
  * the history is complete. Set by the caller once the scan is done. */
 void bc_history_set_complete(bc_history_t *h, bool complete);

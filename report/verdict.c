@@ -159,7 +159,7 @@ bc_history_t *bc_history_new(void)
     return calloc(1, sizeof(bc_history_t));
 }
 
-void bc_history_add(bc_history_t *h, const bc_record_t *rec)
+void bc_history_add(bc_history_t *h, const bc_record_view_t *rec)
 {
     if (!h || h->out_of_memory)
         return;
