@@ -42,6 +42,18 @@ uint64_t bc_count_get(bc_count_t which)
     return __atomic_load_n(&info_counts[which], __ATOMIC_RELAXED);
 }
 
+/* Count an event of KEY into its group, if it has one (events lock held). */
+static bool count_into_group(const event_key_t *key, uint64_t bytes)
+{
+    event_group_t *g = NULL;
+    HASH_FIND(hh, groups, key, sizeof *key, g);
+    if (g) {
+        g->finding.count++;
+        g->finding.bytes += bytes;
+    }
+    return g != NULL;
+}
+
 void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
               const bc_sample_t *sample, uint64_t bytes, const char *fmt, ...)
 {
@@ -54,42 +66,46 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
 
     pthread_mutex_lock(&events_lock);
     kind_counts[kind]++;
-    event_group_t *g = NULL;
-    HASH_FIND(hh, groups, &key, sizeof key, g);
-    if (g) {
-        g->finding.count++;
-        g->finding.bytes += bytes;
-        pthread_mutex_unlock(&events_lock);
-        return;
-    }
-    g = calloc(1, sizeof *g);
-    if (!g) {
-        lost_events++;
-        pthread_mutex_unlock(&events_lock);
-        return;
-    }
-    g->key = key;
-    g->order = group_count++;
-    g->finding.kind = kind;
-    g->finding.count = 1;
-    g->finding.bytes = bytes;
-    memcpy(g->finding.stacks, stacks, sizeof g->finding.stacks);
-    if (sample && sample->bytes)
-        g->finding.sample_len = bc_sample_utf8(sample->raw, sample->bytes, sample->width,
-                                               g->finding.sample, sizeof g->finding.sample);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g->finding.detail, sizeof g->finding.detail, fmt, ap);
-    va_end(ap);
-    HASH_ADD(hh, groups, key, sizeof key, g);
-    if (!BC_HASH_ADDED(g)) {
-        free(g);
-        lost_events++;
-        pthread_mutex_unlock(&events_lock);
-        return;
-    }
-    bc_finding_t first = g->finding;
+    bool counted = count_into_group(&key, bytes);
     pthread_mutex_unlock(&events_lock);
+    if (counted)
+        return;
+    /* A new group, made and formatted with no lock held. */
+    event_group_t *g = calloc(1, sizeof *g);
+    if (g) {
+        g->key = key;
+        g->finding.kind = kind;
+        g->finding.count = 1;
+        g->finding.bytes = bytes;
+        memcpy(g->finding.stacks, stacks, sizeof g->finding.stacks);
+        if (sample && sample->bytes)
+            g->finding.sample_len = bc_sample_utf8(sample->raw, sample->bytes, sample->width,
+                                                   g->finding.sample, sizeof g->finding.sample);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(g->finding.detail, sizeof g->finding.detail, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_lock(&events_lock);
+    /* another thread may have made the group meanwhile */
+    bool added = false;
+    if (g && !count_into_group(&key, bytes)) {
+        g->order = group_count++;
+        HASH_ADD(hh, groups, key, sizeof key, g);
+        added = BC_HASH_ADDED(g);
+        if (!added)
+            lost_events++;
+    } else if (!g) {
+        lost_events++;
+    }
+    bc_finding_t first;
+    if (added)
+        first = g->finding;
+    pthread_mutex_unlock(&events_lock);
+    if (!added) {
+        free(g);
+        return;
+    }
     if (BC_UNLIKELY(bc_opt.abort_on_error))
         bc_report_abort(&first); /* does not return unless SIGABRT is handled */
 }
