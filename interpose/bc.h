@@ -405,12 +405,17 @@ void bc_table_child_after_fork(void);
 /* ---------------------------------------------------------- "own_runtime.c" */
 /* bstrcheck as the BSTR runtime: Windows layout, pointer-aligned data,
  * the 4-byte byte-length prefix right before it, rounded to 16 bytes. */
+#define BC_OWN_HEADER_SIZE sizeof(void *) /* its last 4 bytes: the prefix */
 #define BC_CANARY_BYTE 0xCB /* after the terminator, to the block's end */
 #define BC_POISON_BYTE 0xFD /* a freed body, while quarantined */
 unsigned bc_own_width(void);
 /* A new BSTR of BYTES bytes, copying COPY bytes from SRC (may be NULL) and
  * zeroing the rest and the terminator. NULL when out of memory. */
 bc_bstr_t bc_own_alloc(const void *src, size_t copy, uint32_t bytes);
+/* Lay a BSTR of BYTES bytes out at DATA (zeroed memory, its header
+ * before it): COPY bytes from SRC (may be NULL), zeros to the terminator,
+ * canaries up to END bytes from DATA, the prefix. Returns DATA. */
+bc_bstr_t bc_own_lay_out(char *data, const void *src, size_t copy, uint32_t bytes, size_t end);
 /* Give BSTR's block back (it leaves the quarantine). */
 void bc_own_release(bc_bstr_t bstr, uint32_t bytes);
 /* Size of the block behind a BSTR of BYTES bytes. */

@@ -10,8 +10,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define HEADER_SIZE sizeof(void *)
-
 static size_t page_size;
 
 void bc_guard_init(void)
@@ -28,12 +26,12 @@ size_t bc_guard_data_room(uint32_t bytes)
 /* Pages of the accessible part (header + data room). */
 static size_t body_pages(uint32_t bytes)
 {
-    return (HEADER_SIZE + bc_guard_data_room(bytes) + page_size - 1) / page_size;
+    return (BC_OWN_HEADER_SIZE + bc_guard_data_room(bytes) + page_size - 1) / page_size;
 }
 
 static char *mapping_of(bc_bstr_t bstr)
 {
-    return (char *)(((uintptr_t)bstr - HEADER_SIZE) & ~(uintptr_t)(page_size - 1));
+    return (char *)(((uintptr_t)bstr - BC_OWN_HEADER_SIZE) & ~(uintptr_t)(page_size - 1));
 }
 
 size_t bc_guard_footprint(uint32_t bytes)

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEADER_SIZE sizeof(void *)
 #define BLOCK_ALIGN 16
 #define MIN_CANARY 4 /* at least two 16-bit characters past the terminator */
 
@@ -36,7 +35,7 @@ size_t bc_own_data_end(uint32_t bytes)
 
 size_t bc_own_block_size(uint32_t bytes)
 {
-    return round_up(HEADER_SIZE + bc_own_data_end(bytes) + MIN_CANARY, BLOCK_ALIGN);
+    return round_up(BC_OWN_HEADER_SIZE + bc_own_data_end(bytes) + MIN_CANARY, BLOCK_ALIGN);
 }
 
 size_t bc_own_footprint(uint32_t bytes)
@@ -50,7 +49,7 @@ void bc_own_span(const bc_record_t *rec, uintptr_t *lo, uintptr_t *hi)
         bc_guard_span(rec, lo, hi);
         return;
     }
-    *lo = bc_record_bstr(rec) - HEADER_SIZE;
+    *lo = bc_record_bstr(rec) - BC_OWN_HEADER_SIZE;
     *hi = *lo + bc_own_block_size(rec->bytes);
 }
 
@@ -59,39 +58,43 @@ static size_t canary_end(uint32_t bytes)
 {
     if (bc_opt.guard_pages)
         return bc_guard_data_room(bytes);
-    return bc_own_block_size(bytes) - HEADER_SIZE;
+    return bc_own_block_size(bytes) - BC_OWN_HEADER_SIZE;
 }
 
-bc_bstr_t bc_own_alloc(const void *src, size_t copy, uint32_t bytes)
+bc_bstr_t bc_own_lay_out(char *data, const void *src, size_t copy, uint32_t bytes, size_t end)
 {
     if (copy > bytes)
         copy = bytes;
     size_t data_end = bc_own_data_end(bytes);
+    if (src && copy) {
+        memcpy(data, src, copy);
+        memset(data + copy, 0, data_end - copy);
+    }
+    memset(data + data_end, BC_CANARY_BYTE, end - data_end);
+    memcpy(data - sizeof(uint32_t), &bytes, sizeof bytes);
+    return data;
+}
+
+bc_bstr_t bc_own_alloc(const void *src, size_t copy, uint32_t bytes)
+{
     char *data;
     if (bc_opt.guard_pages) {
-        data = bc_guard_alloc(bytes);
+        data = bc_guard_alloc(bytes); /* mmap'ed: zero */
         if (!data)
             return NULL;
-        if (src && copy)
-            memcpy(data, src, copy);
-        /* mmap'ed memory is zero: data and terminator are already set */
     } else {
         size_t size = bc_own_block_size(bytes);
         /* Without a source, calloc: zeroed contents as in Wine, and a huge
          * uninitialized string costs no page touching. */
-        char *block = src && copy ? malloc(size) : calloc(1, size);
+        bool copies = src && copy;
+        char *block = copies ? malloc(size) : calloc(1, size);
         if (!block)
             return NULL;
-        data = block + HEADER_SIZE;
-        if (src && copy) {
-            memset(block, 0, HEADER_SIZE);
-            memcpy(data, src, copy);
-            memset(data + copy, 0, data_end - copy);
-        }
+        if (copies)
+            memset(block, 0, BC_OWN_HEADER_SIZE);
+        data = block + BC_OWN_HEADER_SIZE;
     }
-    memset(data + data_end, BC_CANARY_BYTE, canary_end(bytes) - data_end);
-    memcpy(data - sizeof(uint32_t), &bytes, sizeof bytes);
-    return data;
+    return bc_own_lay_out(data, src, copy, bytes, canary_end(bytes));
 }
 
 void bc_own_release(bc_bstr_t bstr, uint32_t bytes)
@@ -100,7 +103,7 @@ void bc_own_release(bc_bstr_t bstr, uint32_t bytes)
     if (bc_opt.guard_pages)
         bc_guard_release(bstr, bytes);
     else
-        bc_internal_free((char *)bstr - HEADER_SIZE);
+        bc_internal_free((char *)bstr - BC_OWN_HEADER_SIZE);
 }
 
 size_t bc_own_overflow(bc_bstr_t bstr, uint32_t bytes)

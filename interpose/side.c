@@ -19,7 +19,6 @@
 
 #define SIDE_SLOTS 4096
 #define CLAIMED ((uintptr_t)1)
-#define HEADER_SIZE sizeof(void *)
 #define FREE_PENDING 0x80000000u /* in pins: SysFreeString seen while pinned */
 #define PIN_MASK 0xFFFFu
 
@@ -74,16 +73,9 @@ bc_bstr_t bc_side_alloc(const void *src, size_t copy, uint32_t bytes)
         __atomic_store_n(&slot->bstr, 0, __ATOMIC_RELEASE);
         return NULL;
     }
-    /* mmap'ed memory is zero: the header, the rest of the data and the
-     * terminator are already set */
-    char *data = block + HEADER_SIZE;
-    if (copy > bytes)
-        copy = bytes;
-    if (src && copy)
-        memcpy(data, src, copy);
-    size_t data_end = bc_own_data_end(bytes);
-    memset(data + data_end, BC_CANARY_BYTE, size - HEADER_SIZE - data_end);
-    memcpy(data - sizeof bytes, &bytes, sizeof bytes);
+    /* own mode's layout; mmap'ed memory is zero */
+    char *data = bc_own_lay_out(block + BC_OWN_HEADER_SIZE, src, copy, bytes,
+                                size - BC_OWN_HEADER_SIZE);
     slot->bytes = bytes;
     slot->pins = 0;
     slot->seq = bc_table_next_seq();
@@ -98,7 +90,7 @@ static bool release_slot(side_slot_t *slot, uintptr_t bstr)
     if (!__atomic_compare_exchange_n(&slot->bstr, &bstr, CLAIMED, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return false;
-    munmap((char *)bstr - HEADER_SIZE, bc_own_block_size(slot->bytes));
+    munmap((char *)bstr - BC_OWN_HEADER_SIZE, bc_own_block_size(slot->bytes));
     __atomic_store_n(&slot->bstr, 0, __ATOMIC_RELEASE);
     __atomic_fetch_add(&released, 1, __ATOMIC_RELAXED);
     return true;
