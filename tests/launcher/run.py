@@ -11,6 +11,7 @@ import atexit
 import glob
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -225,8 +226,34 @@ def case_bad_usage(t):
         t.eq(len(result.stderr.splitlines()), 1, "exactly one line of error")
 
 
+def option_names():
+    """The shim's option names, from interpose/options.inc."""
+    path = os.path.join(os.environ["BC_SOURCE_ROOT"], "interpose", "options.inc")
+    with open(path, encoding="utf-8") as f:
+        return re.findall(r"^BC_OPTION\(\w+, (\w+), \"([^\"]*)\"", f.read(), re.M)
+
+
+def check_help_columns(t, text):
+    """Every row of both tables keeps its columns two spaces apart."""
+    lines = text.splitlines()
+    flags = [l for l in lines if l.startswith("  --")]
+    t.ok(len(flags) >= 5, "the launcher flags table is there", text)
+    for line in flags:
+        t.ok(re.match(r"^  (--[a-z]+(=FILE)?) {2,}\S", line) is not None,
+             f"flag row '{line.split()[0]}': two spaces before its description", line)
+    rows = {}
+    for line in lines:
+        m = re.match(r"^  (\w+) {2,}default (\S+) {2,}\S", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
+    for name, deflt in option_names():
+        t.eq(rows.get(name), deflt or "(none)",
+             f"option row '{name}': name, default and meaning two spaces apart")
+
+
 def case_help_version(t):
-    r = subprocess.run([LAUNCHER, "--help"], capture_output=True, text=True, timeout=30)
+    r = r_help = subprocess.run([LAUNCHER, "--help"], capture_output=True, text=True,
+                                timeout=30)
     t.eq(r.returncode, 0, "--help exits 0")
     for flag in ("--json=FILE", "--sarif=FILE", "--help", "--version"):
         t.ok(flag in r.stdout, f"--help shows {flag}", r.stdout)
@@ -236,6 +263,7 @@ def case_help_version(t):
     t.eq(r.returncode, 0, "--version exits 0")
     t.ok(r.stdout.startswith("bstrcheck ") and r.stdout.strip().split()[1][0].isdigit(),
          "--version prints the version", r.stdout)
+    check_help_columns(t, r_help.stdout)
     man = os.path.join(os.environ["BC_SOURCE_ROOT"], "docs", "bstrcheck.1")
     with open(man, encoding="utf-8") as f:
         page = f.read()
