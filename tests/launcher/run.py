@@ -360,6 +360,64 @@ def case_env_merge(t):
     t.eq(r.stdout.splitlines()[0] if r.stdout else "", shim, "the shim is not preloaded twice")
 
 
+def case_asan_program(t):
+    """An AddressSanitizer program runs under the launcher: libasan first."""
+    asan = os.environ.get("BC_ASAN_PROGRAM", "")
+    if not asan:
+        print("1..0 # SKIP the compiler cannot build -fsanitize=address programs")
+        sys.exit(77)
+    asan_env = dict(ASAN_OPTIONS="detect_leaks=0")
+
+    def notes(r):
+        return [l for l in r.stderr.splitlines() if l.startswith("bstrcheck: note:")]
+
+    def runs(r, how):
+        t.ok("does not come first" not in r.stderr, f"{how}: ASan does not abort", r.stderr)
+        t.ok("length 5" in r.stdout, f"{how}: the program ran", r.stdout + r.stderr)
+        t.eq(r.status, 23, f"{how}: exit status 23 (the shim's leak)", r.stderr)
+        leaks = [f for p in r.processes() for f in p["findings"] if f["kind"] == "leak"]
+        t.eq([f.get("sample") for f in leaks], ["kept by asan_program"],
+             f"{how}: the shim reports the leaked BSTR", r.stderr)
+
+    r = launch([asan], env=clean_env(**asan_env))
+    runs(r, "DT_NEEDED libasan")
+    t.eq(len(notes(r)), 1, "one note says why", r.stderr)
+    t.ok(notes(r) and "libasan.so" in notes(r)[0] and "first" in notes(r)[0],
+         "the note names libasan and says it goes first", notes(r))
+    # found through PATH, as posix_spawnp finds it
+    env = clean_env(**asan_env)
+    env["PATH"] = os.path.dirname(asan) + os.pathsep + env.get("PATH", "")
+    runs(launch([os.path.basename(asan)], env=env), "found through PATH")
+    # the user preloads libasan already: it stays first, the shim after it
+    ldd = subprocess.run(["ldd", asan], capture_output=True, text=True).stdout
+    libasan = next((l.split("=>")[1].split()[0] for l in ldd.splitlines()
+                    if "libasan" in l and "=>" in l), "")
+    t.ok(libasan.startswith("/"), "ldd finds libasan", ldd)
+    script = 'printf "%s\\n" "$LD_PRELOAD"; exec "$0"'
+    r = launch(["sh", "-c", script, asan], env=clean_env(LD_PRELOAD=libasan, **asan_env))
+    shim = os.path.realpath(os.environ["BC_SHIM"])
+    t.eq(r.stdout.splitlines()[0] if r.stdout else "", f"{libasan}:{shim}",
+         "LD_PRELOAD: the user's libasan, then the shim")
+    t.eq(len(notes(r)), 1, "one note says the shim goes after it", r.stderr)
+    # no note for a program without a sanitizer
+    r = launch([SCENARIOS, "clean"])
+    t.eq(notes(r), [], "no note for a program without AddressSanitizer")
+    # a damaged program: the launcher reads it without crashing
+    with open(asan, "rb") as f:
+        image = f.read()
+    work = workdir("bstrcheck-lt-elf-")
+    for i, blob in enumerate([image[:64], image[:4096], image[:64] + bytes(4096),
+                              image[:16] + b"\xff" * 4096]):
+        bad = os.path.join(work, f"bad{i}")
+        with open(bad, "wb") as f:
+            f.write(blob)
+        os.chmod(bad, 0o755)
+        r = launch([bad])
+        # the command may fail or crash; the launcher still writes its report
+        t.ok(r.report is not None and r.report.get("exit_status") == r.status,
+             f"damaged ELF #{i}: the launcher read it without crashing", r.stderr)
+
+
 def case_tmpdir(t):
     """TMPDIR is where the report directory goes, unless BSTRCHECK_OPTIONS cannot carry it."""
     base = workdir("bstrcheck-tmpdir-")
