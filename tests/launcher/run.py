@@ -418,6 +418,37 @@ def case_asan_program(t):
              f"damaged ELF #{i}: the launcher read it without crashing", r.stderr)
 
 
+def case_late_process(t):
+    """A process that outlives the command finds the report directory gone:
+    one plain line, no 'No such file or directory'."""
+    # The background process writes a marker once it has reported, so the
+    # test knows it ran; stderr stays open until it exits, so run() sees
+    # everything it prints.
+    work = workdir("bstrcheck-late-")
+    done = os.path.join(work, "done")
+    script = f'(sleep 1; "$S" leak_sample; echo $? > {shlex.quote(done)}) & exit 0'
+    r = launch(sh(script))
+    t.eq(r.status, 0, "the command itself exited 0 with nothing to report", r.stderr)
+    t.ok(os.path.exists(done), "the late process ran to its end", r.stderr)
+    t.ok("Leak of" in r.stderr, "its own text report is still printed", r.stderr)
+    t.ok("No such file or directory" not in r.stderr and "cannot write report" not in r.stderr,
+         "no error about the removed report directory", r.stderr)
+    said = [l for l in r.stderr.splitlines() if "launcher has finished" in l]
+    t.eq(len(said), 1, "one line says the launcher has finished", r.stderr)
+    # two late processes: each says it once (per process), nothing else
+    script = (f'for i in 1 2; do (sleep 1; "$S" leak_sample) & done; exit 0')
+    r = launch(sh(script))
+    said = [l for l in r.stderr.splitlines() if "launcher has finished" in l]
+    t.eq(len(said), 2, "one line per late process", r.stderr)
+    t.ok("cannot write report" not in r.stderr, "and no other complaint", r.stderr)
+    # a report path outside a launcher's directory still says why it failed
+    env = clean_env(BSTRCHECK_OPTIONS=f"json_path={work}/missing/report.json")
+    proc = subprocess.run([SCENARIOS, "leak_sample"], env=dict(env, LD_PRELOAD=os.environ["BC_SHIM"]),
+                          capture_output=True, text=True, timeout=60)
+    t.ok("cannot write report" in proc.stderr and "No such file or directory" in proc.stderr,
+         "a user's missing directory: the plain error, as before", proc.stderr)
+
+
 def case_tmpdir(t):
     """TMPDIR is where the report directory goes, unless BSTRCHECK_OPTIONS cannot carry it."""
     base = workdir("bstrcheck-tmpdir-")
