@@ -11,6 +11,7 @@ import atexit
 import glob
 import json
 import os
+import random
 import re
 import shlex
 import shutil
@@ -77,8 +78,8 @@ def launch(args, flags=(), env=None, launcher=LAUNCHER, json_report=True, sarif=
     cmd += [*flags, "--", *args]
     env = dict(env if env is not None else clean_env())
     env["TMPDIR"] = tmpdir
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                          cwd=work)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, errors="replace",
+                          timeout=timeout, cwd=work)
     report = sarif_log = None
     if os.path.exists(json_path):
         with open(json_path, encoding="utf-8") as f:
@@ -379,26 +380,32 @@ def case_asan_program(t):
         t.eq([f.get("sample") for f in leaks], ["kept by asan_program"],
              f"{how}: the shim reports the leaked BSTR", r.stderr)
 
-    r = launch([asan], env=clean_env(**asan_env))
-    runs(r, "DT_NEEDED libasan")
-    t.eq(len(notes(r)), 1, "one note says why", r.stderr)
-    t.ok(notes(r) and "libasan.so" in notes(r)[0] and "first" in notes(r)[0],
-         "the note names libasan and says it goes first", notes(r))
-    # found through PATH, as posix_spawnp finds it
-    env = clean_env(**asan_env)
-    env["PATH"] = os.path.dirname(asan) + os.pathsep + env.get("PATH", "")
-    runs(launch([os.path.basename(asan)], env=env), "found through PATH")
-    # the user preloads libasan already: it stays first, the shim after it
     ldd = subprocess.run(["ldd", asan], capture_output=True, text=True).stdout
     libasan = next((l.split("=>")[1].split()[0] for l in ldd.splitlines()
-                    if "libasan" in l and "=>" in l), "")
-    t.ok(libasan.startswith("/"), "ldd finds libasan", ldd)
-    script = 'printf "%s\\n" "$LD_PRELOAD"; exec "$0"'
-    r = launch(["sh", "-c", script, asan], env=clean_env(LD_PRELOAD=libasan, **asan_env))
-    shim = os.path.realpath(os.environ["BC_SHIM"])
-    t.eq(r.stdout.splitlines()[0] if r.stdout else "", f"{libasan}:{shim}",
-         "LD_PRELOAD: the user's libasan, then the shim")
-    t.eq(len(notes(r)), 1, "one note says the shim goes after it", r.stderr)
+                    if re.search(r"lib(asan|clang_rt\.asan)", l) and "=>" in l), "")
+    if not libasan:
+        # clang links its ASan runtime in by default: nothing must go first
+        r = launch([asan], env=clean_env(**asan_env))
+        runs(r, "ASan runtime linked in")
+        t.eq(notes(r), [], "no note: no runtime to put first", r.stderr)
+    else:
+        r = launch([asan], env=clean_env(**asan_env))
+        runs(r, "DT_NEEDED libasan")
+        t.eq(len(notes(r)), 1, "one note says why", r.stderr)
+        t.ok(notes(r) and "libasan.so" in notes(r)[0] and "first" in notes(r)[0],
+             "the note names libasan and says it goes first", notes(r))
+        # found through PATH, as posix_spawnp finds it
+        env = clean_env(**asan_env)
+        env["PATH"] = os.path.dirname(asan) + os.pathsep + env.get("PATH", "")
+        runs(launch([os.path.basename(asan)], env=env), "found through PATH")
+        # the user preloads libasan already: it stays first, the shim after it
+        t.ok(libasan.startswith("/"), "ldd gives libasan's path", ldd)
+        script = 'printf "%s\\n" "$LD_PRELOAD"; exec "$0"'
+        r = launch(["sh", "-c", script, asan], env=clean_env(LD_PRELOAD=libasan, **asan_env))
+        shim = os.path.realpath(os.environ["BC_SHIM"])
+        t.eq(r.stdout.splitlines()[0] if r.stdout else "", f"{libasan}:{shim}",
+             "LD_PRELOAD: the user's libasan, then the shim")
+        t.eq(len(notes(r)), 1, "one note says the shim goes after it", r.stderr)
     # no note for a program without a sanitizer
     r = launch([SCENARIOS, "clean"])
     t.eq(notes(r), [], "no note for a program without AddressSanitizer")
@@ -406,8 +413,14 @@ def case_asan_program(t):
     with open(asan, "rb") as f:
         image = f.read()
     work = workdir("bstrcheck-lt-elf-")
-    for i, blob in enumerate([image[:64], image[:4096], image[:64] + bytes(4096),
-                              image[:16] + b"\xff" * 4096]):
+    blobs = [image[:64], image[:4096], image[:64] + bytes(4096), image[:16] + b"\xff" * 4096]
+    rng = random.Random(15)  # headers and dynamic section with random bytes
+    for _ in range(12):
+        blob = bytearray(image)
+        for _ in range(48):
+            blob[rng.randrange(16, min(len(blob), 16384))] = rng.randrange(256)
+        blobs.append(bytes(blob))
+    for i, blob in enumerate(blobs):
         bad = os.path.join(work, f"bad{i}")
         with open(bad, "wb") as f:
             f.write(blob)
