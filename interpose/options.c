@@ -219,14 +219,23 @@ int bc_options_parse(const char *text)
 
 void bc_options_print_help(int fd)
 {
+    /* Columns as wide as their longest entry plus two spaces, so no name or
+     * default ever runs into the next column. */
+    int name_w = 0, deflt_w = 0;
+    for (size_t i = 0; i < BC_ARRAY_LEN(option_table); i++) {
+        const option_def_t *opt = &option_table[i];
+        int n = (int)strlen(opt->name), d = *opt->deflt ? (int)strlen(opt->deflt) : 6;
+        name_w = n > name_w ? n : name_w;
+        deflt_w = d > deflt_w ? d : deflt_w;
+    }
     char line[512];
     int n = snprintf(line, sizeof line,
                      "bstrcheck options (BSTRCHECK_OPTIONS=\"name=value:name=value\"):\n");
     bc_log_write(fd, line, (size_t)n);
     for (size_t i = 0; i < BC_ARRAY_LEN(option_table); i++) {
         const option_def_t *opt = &option_table[i];
-        n = snprintf(line, sizeof line, "  %-16s default %-8s %s%s%s%s\n", opt->name,
-                     *opt->deflt ? opt->deflt : "(none)", opt->desc,
+        n = snprintf(line, sizeof line, "  %-*s  default %-*s  %s%s%s%s\n", name_w, opt->name,
+                     deflt_w, *opt->deflt ? opt->deflt : "(none)", opt->desc,
                      opt->kind == KIND_STR ? "" : " [",
                      opt->kind == KIND_STR ? "" : opt->range,
                      opt->kind == KIND_STR ? "" : "]");

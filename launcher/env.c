@@ -111,7 +111,7 @@ static bool already_preloaded(const char *value, const char *shim)
 /* Must the preload entry ENTRY (LEN bytes) come first in the list? The
  * runtimes of AddressSanitizer and HWASan check that they come first in the
  * initial library list and end the program otherwise. */
-static bool must_come_first(const char *entry, size_t len)
+bool bc_env_must_come_first(const char *entry, size_t len)
 {
     static const char *const runtimes[] = {"libasan.so", "libhwasan.so", "libclang_rt.asan",
                                            "libclang_rt.hwasan"};
@@ -136,7 +136,7 @@ static size_t shim_position(const char *value)
     const char *p = value + strspn(value, ": ");
     while (*p) {
         size_t len = strcspn(p, ": ");
-        if (!must_come_first(p, len))
+        if (!bc_env_must_come_first(p, len))
             break;
         end = (size_t)(p + len - value);
         p += len;
@@ -172,6 +172,12 @@ static const char *value_of(const char *entry, const char *var)
 
 char **bc_env_build(char **environ_in, const char *shim, const char *options)
 {
+    return bc_env_build_first(environ_in, NULL, shim, options);
+}
+
+char **bc_env_build_first(char **environ_in, const char *first, const char *shim,
+                          const char *options)
+{
     if (strpbrk(shim, ": \t\n")) {
         bc_launcher_error("the shim's path '%s' holds ':' or white space, which %s cannot carry",
                           shim, bc_platform_preload_var());
@@ -200,7 +206,21 @@ char **bc_env_build(char **environ_in, const char *shim, const char *options)
     }
     /* The two entries we own come last; bc_env_free frees exactly those. */
     char *preload;
-    if (old_preload && already_preloaded(old_preload, shim)) {
+    /* the command's own sanitizer runtime, unless the list starts with one */
+    text_t with_first = {0};
+    if (first && !(old_preload && shim_position(old_preload) > 0)) {
+        append(&with_first, first, strlen(first));
+        if (!old_preload || !already_preloaded(old_preload, shim)) {
+            append(&with_first, ":", 1);
+            append(&with_first, shim, strlen(shim));
+        }
+        if (old_preload && old_preload[strspn(old_preload, ": ")]) {
+            append(&with_first, ":", 1);
+            append(&with_first, old_preload, strlen(old_preload));
+        }
+        preload = with_first.failed ? NULL : make_entry(preload_var, with_first.s, NULL);
+        free(with_first.s);
+    } else if (old_preload && already_preloaded(old_preload, shim)) {
         preload = make_entry(preload_var, old_preload, NULL);
     } else if (old_preload && shim_position(old_preload) > 0) {
         /* sanitizer runtimes, the shim, then the rest */

@@ -57,7 +57,15 @@ char *bc_platform_find_shim(void);
  * BSTRCHECK_OPTIONS. NULL (after one error line) on failure. Free with
  * bc_env_free. */
 char **bc_env_build(char **environ_in, const char *shim, const char *options);
+/* The same with FIRST (a library name, or NULL) at the very front of the
+ * preload variable, before the shim, unless the list already starts with
+ * a runtime that must come first. */
+char **bc_env_build_first(char **environ_in, const char *first, const char *shim,
+                          const char *options);
 void bc_env_free(char **env);
+/* Is the preload entry ENTRY (LEN bytes) a sanitizer runtime that refuses
+ * to start unless it comes first (libasan, libhwasan, clang's)? */
+bool bc_env_must_come_first(const char *entry, size_t len);
 /* The BSTRCHECK_OPTIONS items the launcher adds, in the order they apply:
  * report_empty=0, the existing variable's items, the --name=value flags,
  * json_path=REPORT_TEMPLATE. Malloc'd; NULL (after one error line) if too
@@ -66,6 +74,12 @@ char *bc_env_options(const char *existing, const bc_launch_args_t *args,
                      const char *report_template);
 /* The exitcode the shim will use with that BSTRCHECK_OPTIONS text. */
 int bc_env_exitcode(const char *options);
+
+/* --------------------------------------------------------------- "asan.c" */
+/* The sanitizer runtime COMMAND (found as posix_spawnp finds it) names in
+ * its DT_NEEDED list and that must come first, into OUT (e.g.
+ * "libasan.so.8"); false for any other command, a script, or unreadable. */
+bool bc_command_runtime_first(const char *command, char *out, size_t outsz);
 
 /* -------------------------------------------------------------- "spawn.c" */
 /* Run COMMAND with ENV and wait for it. Returns its status as a shell

@@ -43,6 +43,17 @@ static char *shim_options(const bc_launch_args_t *args, const char *report_templ
     return options;
 }
 
+/* Does the preload variable already start with a runtime that must come
+ * first (the shim is then put after it)? */
+static bool preload_starts_with_runtime(void)
+{
+    const char *value = getenv(bc_platform_preload_var());
+    if (!value)
+        return false;
+    value += strspn(value, ": ");
+    return *value && bc_env_must_come_first(value, strcspn(value, ": "));
+}
+
 static int run(const bc_launch_args_t *args, const char *shim)
 {
     bc_baseline_t baseline;
@@ -59,7 +70,19 @@ static int run(const bc_launch_args_t *args, const char *shim)
     snprintf(report_template, sizeof report_template, "%s/report.%%p.json", dir);
     int exitcode = 0;
     char *options = shim_options(args, report_template, &exitcode);
-    char **env = options ? bc_env_build(environ, shim, options) : NULL;
+    char runtime[256];
+    const char *first = NULL;
+    if (bc_command_runtime_first(args->command[0], runtime, sizeof runtime)) {
+        first = runtime;
+        if (!preload_starts_with_runtime())
+            bc_launcher_error("note: '%s' needs %s, a sanitizer runtime that must load before "
+                              "every other library: it goes first in %s, ahead of the shim",
+                              args->command[0], runtime, bc_platform_preload_var());
+    }
+    if (preload_starts_with_runtime())
+        bc_launcher_error("note: %s starts with a sanitizer runtime that must load first: "
+                          "the shim goes after it", bc_platform_preload_var());
+    char **env = options ? bc_env_build_first(environ, first, shim, options) : NULL;
     if (!env) {
         bc_collection_t none;
         bc_collect(dir, &none); /* removes the directory */

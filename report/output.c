@@ -84,6 +84,28 @@ static bool open_temporary(bc_out_t *out)
     return out->fd >= 0;
 }
 
+/* Is PATH in a launcher's report directory ("bstrcheck.XXXXXX", made by
+ * mkdtemp) that no longer exists? The launcher removes it once its command
+ * has exited; a process still running then has nowhere to write. */
+static bool launcher_dir_gone(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return false;
+    const char *base = slash;
+    while (base > path && base[-1] != '/')
+        base--;
+    static const char prefix[] = "bstrcheck.";
+    size_t len = (size_t)(slash - base);
+    if (len != sizeof prefix - 1 + 6 || memcmp(base, prefix, sizeof prefix - 1) != 0)
+        return false;
+    char dir[PATH_MAX];
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    struct stat st;
+    return lstat(dir, &st) != 0 && errno == ENOENT;
+}
+
 bool bc_out_open(bc_out_t *out, const char *destination)
 {
     bc_out_init_fd(out, -1);
@@ -119,6 +141,15 @@ bool bc_out_open(bc_out_t *out, const char *destination)
     if (!ok && errno == ENXIO) {
         bc_warn("cannot write report '%s': it is a FIFO that no process has open for "
                 "reading", out->path);
+        out->tmp_path[0] = '\0';
+        return false;
+    }
+    if (!ok && errno == ENOENT && launcher_dir_gone(out->path)) {
+        /* a process that outlived the launcher's command: said once */
+        static int said;
+        if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+            bc_warn("JSON report not written: the bstrcheck launcher has finished (this "
+                    "process outlived its command), so nobody would read it");
         out->tmp_path[0] = '\0';
         return false;
     }

@@ -12,12 +12,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from run import Tap, run_cases  # noqa: E402
+from run import Tap, run_cases, scratch_dir  # noqa: E402
 
-WORK = tempfile.mkdtemp(prefix="bstrcheck-baseline-")
+WORK = scratch_dir("bstrcheck-baseline-")
 
 
 def launch(program, arg, flags=()):

@@ -11,16 +11,15 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from run import Tap, run_cases  # noqa: E402
+from run import Tap, run_cases, scratch_dir  # noqa: E402
 
 
 def run(program, args=(), options="", preload=True):
     """PROGRAM (a BC_* variable) under the shim; its JSON report, stdout,
     stderr and status. The temporary directory is removed."""
-    workdir = tempfile.mkdtemp(prefix="bstrcheck-debug-")
+    workdir = scratch_dir("bstrcheck-debug-")
     try:
         json_path = os.path.join(workdir, "report.json")
         opts = [f"json_path={json_path}"] + ([options] if options else [])

@@ -12,14 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from run import Tap, run_cases  # noqa: E402
+from run import Tap, run_cases, scratch_dir  # noqa: E402
 
 
 def run(argv, options=""):
-    workdir = tempfile.mkdtemp(prefix="bstrcheck-demangle-")
+    workdir = scratch_dir("bstrcheck-demangle-")
     try:
         json_path = os.path.join(workdir, "report.json")
         opts = [f"json_path={json_path}"]

@@ -14,12 +14,11 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import frame0, run, run_cases  # noqa: E402  (the integration suite's helpers)
+from run import frame0, run, run_cases, scratch_dir  # noqa: E402  (the integration suite's helpers)
 
 
 # ------------------------------------------------------------ hostile input
@@ -169,7 +168,7 @@ def case_fault_bad_values(t):
 # --------------------------------------------------------------- report files
 
 def case_symlink_refused(t):
-    work = tempfile.mkdtemp(prefix="bstrcheck-link-")
+    work = scratch_dir("bstrcheck-link-")
     target = os.path.join(work, "precious.txt")
     with open(target, "w") as f:
         f.write("precious")
@@ -193,7 +192,7 @@ def read_fifo(path, out):
 
 
 def case_fifo_report(t):
-    work = tempfile.mkdtemp(prefix="bstrcheck-fifo-")
+    work = scratch_dir("bstrcheck-fifo-")
     for option in ("json_path", "log_path"):
         fifo = os.path.join(work, option + ".fifo")
         os.mkfifo(fifo)
@@ -221,7 +220,7 @@ def case_fifo_report(t):
 
 
 def case_fifo_no_reader(t):
-    work = tempfile.mkdtemp(prefix="bstrcheck-fifo-")
+    work = scratch_dir("bstrcheck-fifo-")
     fifo = os.path.join(work, "nobody.fifo")
     os.mkfifo(fifo)
     start = time.monotonic()

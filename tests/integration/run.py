@@ -5,12 +5,34 @@ its JSON report, its text report and its exit status.
 Usage: run.py CASE   (prints TAP; the programs come from BC_* variables set
 by tests/integration/meson.build)
 """
+import atexit
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+
+SCRATCH = []
+
+
+def scratch_dir(prefix):
+    """A fresh temporary directory, removed when this test process ends:
+    after a failed or crashed case too, and on meson's timeout (SIGTERM)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    SCRATCH.append(path)
+    return path
+
+
+def _remove_scratch():
+    while SCRATCH:
+        shutil.rmtree(SCRATCH.pop(), ignore_errors=True)
+
+
+atexit.register(_remove_scratch)
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
 
 class Tap:
@@ -61,7 +83,7 @@ class Run:
 
 
 def run(program, args=(), options="", preload=True, json_report=True, sarif=False):
-    workdir = tempfile.mkdtemp(prefix="bstrcheck-it-")
+    workdir = scratch_dir("bstrcheck-it-")
     json_path = os.path.join(workdir, "report.json")
     sarif_path = os.path.join(workdir, "report.sarif")
     opts = [f"json_path={json_path}"] if json_report else []
@@ -89,7 +111,7 @@ def run(program, args=(), options="", preload=True, json_report=True, sarif=Fals
 
 def temp_file(name, text):
     """A file NAME holding TEXT in a fresh directory; returns its path."""
-    path = os.path.join(tempfile.mkdtemp(prefix="bstrcheck-it-"), name)
+    path = os.path.join(scratch_dir("bstrcheck-it-"), name)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return path
@@ -285,7 +307,7 @@ def case_fd_numbers(t):
 
 
 def case_log_path(t):
-    workdir = tempfile.mkdtemp(prefix="bstrcheck-log-")
+    workdir = scratch_dir("bstrcheck-log-")
     r = run("BC_SCENARIOS", ["leak_groups"], f"log_path={workdir}/log.%p")
     t.ok("SUMMARY" not in r.stderr, "report left stderr", r.stderr)
     pid = r.report["pid"] if r.report else None
@@ -621,7 +643,7 @@ def case_p7zip_roundtrip(t):
     if not os.path.exists(seven):
         print("1..0 # SKIP p7zip-full is not installed")
         sys.exit(77)
-    work = tempfile.mkdtemp(prefix="bstrcheck-7z-")
+    work = scratch_dir("bstrcheck-7z-")
     src = os.path.join(work, "src")
     for rel, data in [("données/été.txt", "été " * 100), ("日本語/ファイル.bin", "\x00\x01" * 300),
                       ("plain/readme.txt", "hello\n"), ("Ωmega/ß/ümlaut.md", "# ü\n" * 50)]:
@@ -818,7 +840,7 @@ def case_sarif_schema_rejects(t):
 
 def case_three_reports(t):
     """log_path, json_path and sarif_path, all with %p, in one run."""
-    workdir = tempfile.mkdtemp(prefix="bstrcheck-three-")
+    workdir = scratch_dir("bstrcheck-three-")
     opts = f"log_path={workdir}/log.%p:json_path={workdir}/r.%p.json:sarif_path={workdir}/r.%p.sarif"
     r = run("BC_SCENARIOS", ["leak_groups"], opts, json_report=False)
     t.eq(r.status, 23, "findings status")
@@ -847,7 +869,7 @@ def case_reports_replaced_whole(t):
     """Report files are written aside and renamed: an old file linked at the
     path keeps its content (it is never written through), and no temporary
     file stays behind."""
-    workdir = tempfile.mkdtemp(prefix="bstrcheck-whole-")
+    workdir = scratch_dir("bstrcheck-whole-")
     names = ("log.txt", "r.json", "r.sarif")
     for name in names:
         with open(f"{workdir}/old-{name}", "w", encoding="utf-8") as f:
@@ -952,7 +974,7 @@ def case_suppress_checkpoint(t):
 
 def case_suppress_bad_file(t):
     for path, desc in (("/nonexistent-dir/rules.supp", "a missing file"),
-                       (tempfile.mkdtemp(prefix="bstrcheck-dir-"), "a directory")):
+                       (scratch_dir("bstrcheck-dir-"), "a directory")):
         r = run("BC_SCENARIOS", ["leak_groups"], f"suppressions={path}")
         w = r.warnings()
         t.eq(len(w), 1, f"{desc}: one warning", r.stderr)

@@ -11,6 +11,8 @@ import atexit
 import glob
 import json
 import os
+import random
+import re
 import shlex
 import shutil
 import subprocess
@@ -76,8 +78,8 @@ def launch(args, flags=(), env=None, launcher=LAUNCHER, json_report=True, sarif=
     cmd += [*flags, "--", *args]
     env = dict(env if env is not None else clean_env())
     env["TMPDIR"] = tmpdir
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                          cwd=work)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, errors="replace",
+                          timeout=timeout, cwd=work)
     report = sarif_log = None
     if os.path.exists(json_path):
         with open(json_path, encoding="utf-8") as f:
@@ -225,8 +227,34 @@ def case_bad_usage(t):
         t.eq(len(result.stderr.splitlines()), 1, "exactly one line of error")
 
 
+def option_names():
+    """The shim's option names, from interpose/options.inc."""
+    path = os.path.join(os.environ["BC_SOURCE_ROOT"], "interpose", "options.inc")
+    with open(path, encoding="utf-8") as f:
+        return re.findall(r"^BC_OPTION\(\w+, (\w+), \"([^\"]*)\"", f.read(), re.M)
+
+
+def check_help_columns(t, text):
+    """Every row of both tables keeps its columns two spaces apart."""
+    lines = text.splitlines()
+    flags = [l for l in lines if l.startswith("  --")]
+    t.ok(len(flags) >= 5, "the launcher flags table is there", text)
+    for line in flags:
+        t.ok(re.match(r"^  (--[a-z]+(=FILE)?) {2,}\S", line) is not None,
+             f"flag row '{line.split()[0]}': two spaces before its description", line)
+    rows = {}
+    for line in lines:
+        m = re.match(r"^  (\w+) {2,}default (\S+) {2,}\S", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
+    for name, deflt in option_names():
+        t.eq(rows.get(name), deflt or "(none)",
+             f"option row '{name}': name, default and meaning two spaces apart")
+
+
 def case_help_version(t):
-    r = subprocess.run([LAUNCHER, "--help"], capture_output=True, text=True, timeout=30)
+    r = r_help = subprocess.run([LAUNCHER, "--help"], capture_output=True, text=True,
+                                timeout=30)
     t.eq(r.returncode, 0, "--help exits 0")
     for flag in ("--json=FILE", "--sarif=FILE", "--help", "--version"):
         t.ok(flag in r.stdout, f"--help shows {flag}", r.stdout)
@@ -236,6 +264,7 @@ def case_help_version(t):
     t.eq(r.returncode, 0, "--version exits 0")
     t.ok(r.stdout.startswith("bstrcheck ") and r.stdout.strip().split()[1][0].isdigit(),
          "--version prints the version", r.stdout)
+    check_help_columns(t, r_help.stdout)
     man = os.path.join(os.environ["BC_SOURCE_ROOT"], "docs", "bstrcheck.1")
     with open(man, encoding="utf-8") as f:
         page = f.read()
@@ -330,6 +359,107 @@ def case_env_merge(t):
     env = clean_env(LD_PRELOAD=shim)
     r = launch(["sh", "-c", script], env=env)
     t.eq(r.stdout.splitlines()[0] if r.stdout else "", shim, "the shim is not preloaded twice")
+
+
+def case_asan_program(t):
+    """An AddressSanitizer program runs under the launcher: libasan first."""
+    asan = os.environ.get("BC_ASAN_PROGRAM", "")
+    if not asan:
+        print("1..0 # SKIP the compiler cannot build -fsanitize=address programs")
+        sys.exit(77)
+    asan_env = dict(ASAN_OPTIONS="detect_leaks=0")
+
+    def notes(r):
+        return [l for l in r.stderr.splitlines() if l.startswith("bstrcheck: note:")]
+
+    def runs(r, how):
+        t.ok("does not come first" not in r.stderr, f"{how}: ASan does not abort", r.stderr)
+        t.ok("length 5" in r.stdout, f"{how}: the program ran", r.stdout + r.stderr)
+        t.eq(r.status, 23, f"{how}: exit status 23 (the shim's leak)", r.stderr)
+        leaks = [f for p in r.processes() for f in p["findings"] if f["kind"] == "leak"]
+        t.eq([f.get("sample") for f in leaks], ["kept by asan_program"],
+             f"{how}: the shim reports the leaked BSTR", r.stderr)
+
+    ldd = subprocess.run(["ldd", asan], capture_output=True, text=True).stdout
+    libasan = next((l.split("=>")[1].split()[0] for l in ldd.splitlines()
+                    if re.search(r"lib(asan|clang_rt\.asan)", l) and "=>" in l), "")
+    if not libasan:
+        # clang links its ASan runtime in by default: nothing must go first
+        r = launch([asan], env=clean_env(**asan_env))
+        runs(r, "ASan runtime linked in")
+        t.eq(notes(r), [], "no note: no runtime to put first", r.stderr)
+    else:
+        r = launch([asan], env=clean_env(**asan_env))
+        runs(r, "DT_NEEDED libasan")
+        t.eq(len(notes(r)), 1, "one note says why", r.stderr)
+        t.ok(notes(r) and "libasan.so" in notes(r)[0] and "first" in notes(r)[0],
+             "the note names libasan and says it goes first", notes(r))
+        # found through PATH, as posix_spawnp finds it
+        env = clean_env(**asan_env)
+        env["PATH"] = os.path.dirname(asan) + os.pathsep + env.get("PATH", "")
+        runs(launch([os.path.basename(asan)], env=env), "found through PATH")
+        # the user preloads libasan already: it stays first, the shim after it
+        t.ok(libasan.startswith("/"), "ldd gives libasan's path", ldd)
+        script = 'printf "%s\\n" "$LD_PRELOAD"; exec "$0"'
+        r = launch(["sh", "-c", script, asan], env=clean_env(LD_PRELOAD=libasan, **asan_env))
+        shim = os.path.realpath(os.environ["BC_SHIM"])
+        t.eq(r.stdout.splitlines()[0] if r.stdout else "", f"{libasan}:{shim}",
+             "LD_PRELOAD: the user's libasan, then the shim")
+        t.eq(len(notes(r)), 1, "one note says the shim goes after it", r.stderr)
+    # no note for a program without a sanitizer
+    r = launch([SCENARIOS, "clean"])
+    t.eq(notes(r), [], "no note for a program without AddressSanitizer")
+    # a damaged program: the launcher reads it without crashing
+    with open(asan, "rb") as f:
+        image = f.read()
+    work = workdir("bstrcheck-lt-elf-")
+    blobs = [image[:64], image[:4096], image[:64] + bytes(4096), image[:16] + b"\xff" * 4096]
+    rng = random.Random(15)  # headers and dynamic section with random bytes
+    for _ in range(12):
+        blob = bytearray(image)
+        for _ in range(48):
+            blob[rng.randrange(16, min(len(blob), 16384))] = rng.randrange(256)
+        blobs.append(bytes(blob))
+    for i, blob in enumerate(blobs):
+        bad = os.path.join(work, f"bad{i}")
+        with open(bad, "wb") as f:
+            f.write(blob)
+        os.chmod(bad, 0o755)
+        r = launch([bad])
+        # the command may fail or crash; the launcher still writes its report
+        t.ok(r.report is not None and r.report.get("exit_status") == r.status,
+             f"damaged ELF #{i}: the launcher read it without crashing", r.stderr)
+
+
+def case_late_process(t):
+    """A process that outlives the command finds the report directory gone:
+    one plain line, no 'No such file or directory'."""
+    # The background process writes a marker once it has reported, so the
+    # test knows it ran; stderr stays open until it exits, so run() sees
+    # everything it prints.
+    work = workdir("bstrcheck-late-")
+    done = os.path.join(work, "done")
+    script = f'(sleep 1; "$S" leak_sample; echo $? > {shlex.quote(done)}) & exit 0'
+    r = launch(sh(script))
+    t.eq(r.status, 0, "the command itself exited 0 with nothing to report", r.stderr)
+    t.ok(os.path.exists(done), "the late process ran to its end", r.stderr)
+    t.ok("Leak of" in r.stderr, "its own text report is still printed", r.stderr)
+    t.ok("No such file or directory" not in r.stderr and "cannot write report" not in r.stderr,
+         "no error about the removed report directory", r.stderr)
+    said = [l for l in r.stderr.splitlines() if "launcher has finished" in l]
+    t.eq(len(said), 1, "one line says the launcher has finished", r.stderr)
+    # two late processes: each says it once (per process), nothing else
+    script = (f'for i in 1 2; do (sleep 1; "$S" leak_sample) & done; exit 0')
+    r = launch(sh(script))
+    said = [l for l in r.stderr.splitlines() if "launcher has finished" in l]
+    t.eq(len(said), 2, "one line per late process", r.stderr)
+    t.ok("cannot write report" not in r.stderr, "and no other complaint", r.stderr)
+    # a report path outside a launcher's directory still says why it failed
+    env = clean_env(BSTRCHECK_OPTIONS=f"json_path={work}/missing/report.json")
+    proc = subprocess.run([SCENARIOS, "leak_sample"], env=dict(env, LD_PRELOAD=os.environ["BC_SHIM"]),
+                          capture_output=True, text=True, timeout=60)
+    t.ok("cannot write report" in proc.stderr and "No such file or directory" in proc.stderr,
+         "a user's missing directory: the plain error, as before", proc.stderr)
 
 
 def case_tmpdir(t):

@@ -13,11 +13,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from run import run, run_cases  # noqa: E402  (the integration suite's helpers)
+from run import run, run_cases, scratch_dir  # noqa: E402  (the integration suite's helpers)
 
 
 def counted(stdout):
@@ -62,7 +61,7 @@ def case_stress_threads(t):
 
 def case_stress_fork(t):
     children = 200
-    work = tempfile.mkdtemp(prefix="bstrcheck-fork-")
+    work = scratch_dir("bstrcheck-fork-")
     pattern = os.path.join(work, "report-%p.json")
     r = timed(t, f"fork storm, {children} children",
               lambda: run("BC_STRESS", ["fork", "0", str(children)],
@@ -168,7 +167,7 @@ def case_stress_exit_in_handler(t):
 
 def case_many_processes(t):
     """100 concurrent processes, each its own complete report (json_path with %p)."""
-    work = tempfile.mkdtemp(prefix="bstrcheck-many-")
+    work = scratch_dir("bstrcheck-many-")
     env = dict(os.environ)
     env["LD_PRELOAD"] = os.environ["BC_SHIM"]
     env["BSTRCHECK_OPTIONS"] = "json_path=" + os.path.join(work, "r-%p.json") + ":log_path=/dev/null"

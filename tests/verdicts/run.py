@@ -11,10 +11,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from run import Tap, run_cases  # noqa: E402
+from run import Tap, run_cases, scratch_dir  # noqa: E402
 
 
 class Run:
@@ -38,7 +37,7 @@ class Run:
 def run(program, args=(), options=""):
     """PROGRAM (a BC_* variable) under the shim, in a temporary directory
     that is removed before returning."""
-    workdir = tempfile.mkdtemp(prefix="bstrcheck-verdict-")
+    workdir = scratch_dir("bstrcheck-verdict-")
     try:
         json_path = os.path.join(workdir, "report.json")
         sarif_path = os.path.join(workdir, "report.sarif")
