@@ -385,6 +385,12 @@ void bc_table_fork_parent(void);
 /* In a forked child, with the table held by the fork: fresh locks, zero
  * counters, and every record inherited (see bc_table_first_own_seq). */
 void bc_table_child_after_fork(void);
+/* The tables' shape, for tests and benchmarks: records, buckets, the
+ * longest bucket chain, tables uthash stopped expanding. */
+typedef struct bc_table_shape {
+    size_t records, buckets, longest_chain, unexpandable;
+} bc_table_shape_t;
+void bc_table_shape(bc_table_shape_t *out);
 
 /* ---------------------------------------------------------- "own_runtime.c" */
 /* bstrcheck as the BSTR runtime: Windows layout, pointer-aligned data,

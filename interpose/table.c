@@ -206,26 +206,73 @@ void bc_table_init(void)
                 quarantine_per_shard / (users ? users : 1) / (groups ? groups : 1);
 }
 
+#ifndef BC_TABLE_PAGE_HASH
+#define BC_TABLE_PAGE_HASH 1
+#endif
+#define GOLDEN 0x9E3779B97F4A7C15ull
+#if BC_TABLE_PAGE_HASH
+/* Where a BSTR's record goes is hashed from its 4 KiB page, then its
+ * 16-byte granule's place in the page is added to the bucket: BSTRs made
+ * one after the other (neighbours in memory) share a shard, and their
+ * buckets are neighbours in one bucket array, so walking a live set in
+ * address order reads both in order. Pages spread over shards and buckets
+ * by a multiplicative hash (the top 6 bits pick the shard in a group, bits
+ * 26 to 57 the bucket), granules within a page never share a bucket of a
+ * table of 256 or more. The free() filter counters are laid out the same
+ * way (the shard's index, then bits 40 to 51 plus the granule's place): a
+ * random one per BSTR was a cache miss at every insert and free. */
+static uint64_t page_hash(uintptr_t bstr)
+{
+    return (uint64_t)(bstr >> 12) * GOLDEN;
+}
+
+static unsigned shard_index(uintptr_t bstr)
+{
+    return (unsigned)(page_hash(bstr) >> (64 - GROUP_SHARD_BITS));
+}
+
+static unsigned bucket_hash(uintptr_t bstr)
+{
+    return (unsigned)(page_hash(bstr) >> 26) + (unsigned)((bstr >> 4) & 0xFF);
+}
+
+static size_t filter_slot(uintptr_t bstr)
+{
+    unsigned in_shard = (unsigned)(page_hash(bstr) >> 40) + (unsigned)((bstr >> 4) & 0xFF);
+    return (size_t)shard_index(bstr) << FILTER_BITS | (in_shard & ((1u << FILTER_BITS) - 1));
+}
+#else
 /* The hash of BSTR's 16-byte granule (two BSTRs share one only with blocks
  * smaller than any malloc's; then their hashes collide, nothing more). Its
  * top bits pick the shard within a group, and with the next ones the
  * filter counter; bits 26 to 57 are uthash's hash. */
 static uint64_t hash_of(uintptr_t bstr)
 {
-    return (uint64_t)(bstr >> 4) * 0x9E3779B97F4A7C15ull;
+    return (uint64_t)(bstr >> 4) * GOLDEN;
+}
+
+static unsigned shard_index(uintptr_t bstr)
+{
+    return (unsigned)(hash_of(bstr) >> (64 - GROUP_SHARD_BITS));
+}
+
+static unsigned bucket_hash(uintptr_t bstr)
+{
+    return (unsigned)(hash_of(bstr) >> 26);
 }
 
 /* The shard's index within its group is the slot's top bits: only the
  * shard's own lock guards a counter. */
-static size_t filter_slot(uint64_t hash)
+static size_t filter_slot(uintptr_t bstr)
 {
-    return (size_t)(hash >> (64 - GROUP_SHARD_BITS - FILTER_BITS));
+    return (size_t)(hash_of(bstr) >> (64 - GROUP_SHARD_BITS - FILTER_BITS));
 }
+#endif
 
 /* Saturated counters stay "maybe" for good. */
 static void filter_adjust(bc_shard_t *shard, uintptr_t bstr, int delta)
 {
-    uint8_t *slot = &filters[filter_slot(hash_of(bstr))][shard->group];
+    uint8_t *slot = &filters[filter_slot(bstr)][shard->group];
     uint8_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (old != UINT8_MAX && (delta > 0 || old > 0))
         __atomic_store_n(slot, (uint8_t)(old + delta), __ATOMIC_RELAXED);
@@ -237,7 +284,7 @@ static void filter_adjust(bc_shard_t *shard, uintptr_t bstr, int delta)
 
 __attribute__((no_sanitize("address"))) static bool filter_has(uintptr_t p)
 {
-    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(hash_of(p))];
+    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(p)];
     return __atomic_load_n(all, __ATOMIC_RELAXED) != 0;
 }
 
@@ -246,15 +293,10 @@ __attribute__((no_sanitize("address"))) bool bc_table_may_hold(uintptr_t p)
     return filter_has(p) || ((p >> 4) != ((p + 8) >> 4) && filter_has(p + 8));
 }
 
-static unsigned bucket_hash(uintptr_t bstr)
-{
-    return (unsigned)(hash_of(bstr) >> 26);
-}
-
 /* BSTR's shard in GROUP. */
 static bc_shard_t *shard_in(unsigned group, uintptr_t bstr)
 {
-    return &shards[group * GROUP_SHARDS + (hash_of(bstr) >> (64 - GROUP_SHARD_BITS))];
+    return &shards[group * GROUP_SHARDS + shard_index(bstr)];
 }
 
 static void cpu_relax(void)
@@ -320,7 +362,7 @@ static bc_record_t *shard_find(bc_shard_t *shard, uintptr_t bstr)
  * another thread made is counted before that thread's call returned. */
 static bool group_may_hold(unsigned group, uintptr_t bstr)
 {
-    return __atomic_load_n(&filters[filter_slot(hash_of(bstr))][group], __ATOMIC_RELAXED) != 0;
+    return __atomic_load_n(&filters[filter_slot(bstr)][group], __ATOMIC_RELAXED) != 0;
 }
 
 /* A record of BSTR left in another group: its memory was freed where the
@@ -377,7 +419,7 @@ bc_shard_t *bc_table_lock_home(uintptr_t bstr)
     if (BC_UNLIKELY(!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE)))
         mark_used();
     unsigned home = my_slot();
-    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(hash_of(bstr))];
+    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(bstr)];
     group_counters_t elsewhere = __atomic_load_n(all, __ATOMIC_RELAXED) & others_mask[home];
     bc_shard_t *shard = BC_UNLIKELY(elsewhere) ? lock_older_record(home, bstr) : NULL;
     if (!shard) {
@@ -472,6 +514,23 @@ static void drop_record(bc_shard_t *shard, bc_record_t *rec)
     shard->spares = sp;
 }
 
+/* uthash doubles a table's buckets only when one chain reaches 10 records
+ * (more for a bucket that was long at the last doubling): at 1M live BSTRs
+ * chains averaged 3.8 records, each a cache miss. A table is also doubled
+ * whenever it holds more than MAX_LOAD records a bucket. A failed doubling
+ * (out of memory) leaves it as it was. */
+#ifndef MAX_LOAD
+#define MAX_LOAD 2
+#endif
+static void keep_chains_short(UT_hash_table *tbl)
+{
+    if (BC_UNLIKELY(tbl->num_items > tbl->num_buckets * MAX_LOAD) && !tbl->noexpand) {
+        int oomed = 0;
+        HASH_EXPAND_BUCKETS(hh, tbl, oomed);
+        (void)oomed;
+    }
+}
+
 bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
                              bc_stack_id_t stack, int runtime)
 {
@@ -489,6 +548,7 @@ bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
         drop_record(shard, rec);
         return NULL;
     }
+    keep_chains_short(shard->records->hh.tbl);
     filter_adjust(shard, bstr, 1);
     shard->counts.allocations++;
     return rec;
@@ -760,4 +820,22 @@ void bc_table_child_after_fork(void)
     for (unsigned r = 0; r < RINGS_PER_SHARD; r++)
         slot_users[r] = my_ring_counted && my_slot_plus_one == r + 1;
     live_users = my_ring_counted;
+}
+
+void bc_table_shape(bc_table_shape_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < SHARD_COUNT; i++) {
+        spin_lock(&shards[i].lock);
+        UT_hash_table *tbl = shards[i].records ? shards[i].records->hh.tbl : NULL;
+        if (tbl) {
+            out->records += tbl->num_items;
+            out->buckets += tbl->num_buckets;
+            out->unexpandable += tbl->noexpand != 0;
+            for (unsigned b = 0; b < tbl->num_buckets; b++)
+                if (tbl->buckets[b].count > out->longest_chain)
+                    out->longest_chain = tbl->buckets[b].count;
+        }
+        spin_unlock(&shards[i].lock);
+    }
 }
