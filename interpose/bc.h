@@ -305,6 +305,10 @@ struct bc_record {
     uint8_t flags;           /* BC_FLAG_* (low 4 bits), runtime index (high 4) */
 };
 
+/* The metadata per live BSTR (docs/benchmarks.md, at most 96 bytes) is a
+ * record plus its share of uthash's buckets: a field more is a new figure. */
+_Static_assert(sizeof(bc_record_t) == 80, "a record is 80 bytes");
+
 #define BC_RECORD_RUNTIME(rec) ((int)((rec)->flags >> 4))
 
 static inline uintptr_t bc_record_bstr(const bc_record_t *rec)
@@ -401,6 +405,14 @@ void bc_table_fork_parent(void);
 /* In a forked child, with the table held by the fork: fresh locks, zero
  * counters, and every record inherited (see bc_table_first_own_seq). */
 void bc_table_child_after_fork(void);
+/* The tables' shape, for tests and benchmarks: records; uthash's buckets;
+ * the longest chain; records a find of every record compares in all
+ * (its place in its chain, summed); tables uthash stopped expanding; bytes
+ * of records (slabs), buckets and tables. */
+typedef struct bc_table_shape {
+    size_t records, buckets, longest_chain, compares, unexpandable, bytes;
+} bc_table_shape_t;
+void bc_table_shape(bc_table_shape_t *out);
 
 /* ---------------------------------------------------------- "own_runtime.c" */
 /* bstrcheck as the BSTR runtime: Windows layout, pointer-aligned data,

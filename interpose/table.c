@@ -68,6 +68,7 @@ struct bc_shard {
     unsigned group;
     bc_record_t *records;
     spare_t *spares;
+    size_t slabs;
     quarantine_ring_t rings[RINGS_PER_SHARD];
     bc_counts_t counts;
 } __attribute__((aligned(64)));
@@ -206,26 +207,73 @@ void bc_table_init(void)
                 quarantine_per_shard / (users ? users : 1) / (groups ? groups : 1);
 }
 
+#ifndef BC_TABLE_PAGE_HASH
+#define BC_TABLE_PAGE_HASH 1
+#endif
+#define GOLDEN 0x9E3779B97F4A7C15ull
+#if BC_TABLE_PAGE_HASH
+/* Where a BSTR's record goes is hashed from its 4 KiB page, then its
+ * 16-byte granule's place in the page is added to the bucket: BSTRs made
+ * one after the other (neighbours in memory) share a shard, and their
+ * buckets are neighbours in one bucket array, so walking a live set in
+ * address order reads both in order. Pages spread over shards and buckets
+ * by a multiplicative hash (the top 6 bits pick the shard in a group, bits
+ * 26 to 57 the bucket), granules within a page never share a bucket of a
+ * table of 256 or more. The free() filter counters are laid out the same
+ * way (the shard's index, then bits 40 to 51 plus the granule's place): a
+ * random one per BSTR was a cache miss at every insert and free. */
+static uint64_t page_hash(uintptr_t bstr)
+{
+    return (uint64_t)(bstr >> 12) * GOLDEN;
+}
+
+static unsigned shard_index(uintptr_t bstr)
+{
+    return (unsigned)(page_hash(bstr) >> (64 - GROUP_SHARD_BITS));
+}
+
+static unsigned bucket_hash(uintptr_t bstr)
+{
+    return (unsigned)(page_hash(bstr) >> 26) + (unsigned)((bstr >> 4) & 0xFF);
+}
+
+static size_t filter_slot(uintptr_t bstr)
+{
+    unsigned in_shard = (unsigned)(page_hash(bstr) >> 40) + (unsigned)((bstr >> 4) & 0xFF);
+    return (size_t)shard_index(bstr) << FILTER_BITS | (in_shard & ((1u << FILTER_BITS) - 1));
+}
+#else
 /* The hash of BSTR's 16-byte granule (two BSTRs share one only with blocks
  * smaller than any malloc's; then their hashes collide, nothing more). Its
  * top bits pick the shard within a group, and with the next ones the
  * filter counter; bits 26 to 57 are uthash's hash. */
 static uint64_t hash_of(uintptr_t bstr)
 {
-    return (uint64_t)(bstr >> 4) * 0x9E3779B97F4A7C15ull;
+    return (uint64_t)(bstr >> 4) * GOLDEN;
+}
+
+static unsigned shard_index(uintptr_t bstr)
+{
+    return (unsigned)(hash_of(bstr) >> (64 - GROUP_SHARD_BITS));
+}
+
+static unsigned bucket_hash(uintptr_t bstr)
+{
+    return (unsigned)(hash_of(bstr) >> 26);
 }
 
 /* The shard's index within its group is the slot's top bits: only the
  * shard's own lock guards a counter. */
-static size_t filter_slot(uint64_t hash)
+static size_t filter_slot(uintptr_t bstr)
 {
-    return (size_t)(hash >> (64 - GROUP_SHARD_BITS - FILTER_BITS));
+    return (size_t)(hash_of(bstr) >> (64 - GROUP_SHARD_BITS - FILTER_BITS));
 }
+#endif
 
 /* Saturated counters stay "maybe" for good. */
 static void filter_adjust(bc_shard_t *shard, uintptr_t bstr, int delta)
 {
-    uint8_t *slot = &filters[filter_slot(hash_of(bstr))][shard->group];
+    uint8_t *slot = &filters[filter_slot(bstr)][shard->group];
     uint8_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (old != UINT8_MAX && (delta > 0 || old > 0))
         __atomic_store_n(slot, (uint8_t)(old + delta), __ATOMIC_RELAXED);
@@ -237,7 +285,7 @@ static void filter_adjust(bc_shard_t *shard, uintptr_t bstr, int delta)
 
 __attribute__((no_sanitize("address"))) static bool filter_has(uintptr_t p)
 {
-    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(hash_of(p))];
+    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(p)];
     return __atomic_load_n(all, __ATOMIC_RELAXED) != 0;
 }
 
@@ -246,15 +294,10 @@ __attribute__((no_sanitize("address"))) bool bc_table_may_hold(uintptr_t p)
     return filter_has(p) || ((p >> 4) != ((p + 8) >> 4) && filter_has(p + 8));
 }
 
-static unsigned bucket_hash(uintptr_t bstr)
-{
-    return (unsigned)(hash_of(bstr) >> 26);
-}
-
 /* BSTR's shard in GROUP. */
 static bc_shard_t *shard_in(unsigned group, uintptr_t bstr)
 {
-    return &shards[group * GROUP_SHARDS + (hash_of(bstr) >> (64 - GROUP_SHARD_BITS))];
+    return &shards[group * GROUP_SHARDS + shard_index(bstr)];
 }
 
 static void cpu_relax(void)
@@ -308,9 +351,20 @@ static void spin_unlock(int *lock)
     __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
 }
 
+/* Functions "with SHARD locked" check it in debug builds: the lock word
+ * is set, and this thread holds a shard lock (it may be another thread's
+ * lock word that is set; the count rules out none held at all). */
+static void dcheck_locked(const bc_shard_t *shard)
+{
+    BC_DCHECK(__atomic_load_n(&shard->lock, __ATOMIC_RELAXED) != 0 && bc_shard_locks_held > 0,
+              "a table function ran without its shard's lock");
+    (void)shard;
+}
+
 /* With SHARD locked. */
 static bc_record_t *shard_find(bc_shard_t *shard, uintptr_t bstr)
 {
+    dcheck_locked(shard);
     bc_record_t *rec = NULL;
     HASH_FIND_BYHASHVALUE(hh, shard->records, (void *)bstr, sizeof bstr, bucket_hash(bstr), rec);
     return rec;
@@ -320,7 +374,7 @@ static bc_record_t *shard_find(bc_shard_t *shard, uintptr_t bstr)
  * another thread made is counted before that thread's call returned. */
 static bool group_may_hold(unsigned group, uintptr_t bstr)
 {
-    return __atomic_load_n(&filters[filter_slot(hash_of(bstr))][group], __ATOMIC_RELAXED) != 0;
+    return __atomic_load_n(&filters[filter_slot(bstr)][group], __ATOMIC_RELAXED) != 0;
 }
 
 /* A record of BSTR left in another group: its memory was freed where the
@@ -377,7 +431,7 @@ bc_shard_t *bc_table_lock_home(uintptr_t bstr)
     if (BC_UNLIKELY(!__atomic_load_n(&table_used, __ATOMIC_ACQUIRE)))
         mark_used();
     unsigned home = my_slot();
-    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(hash_of(bstr))];
+    const group_counters_t *all = (const group_counters_t *)filters[filter_slot(bstr)];
     group_counters_t elsewhere = __atomic_load_n(all, __ATOMIC_RELAXED) & others_mask[home];
     bc_shard_t *shard = BC_UNLIKELY(elsewhere) ? lock_older_record(home, bstr) : NULL;
     if (!shard) {
@@ -449,6 +503,7 @@ static bc_record_t *new_record(bc_shard_t *shard)
         bc_record_t *slab = malloc(SLAB_RECORDS * sizeof *slab);
         if (!slab)
             return NULL;
+        shard->slabs++;
         for (size_t i = 0; i < SLAB_RECORDS; i++) {
             spare_t *sp = (spare_t *)&slab[i];
             sp->next = shard->spares;
@@ -472,9 +527,27 @@ static void drop_record(bc_shard_t *shard, bc_record_t *rec)
     shard->spares = sp;
 }
 
+/* uthash doubles a table's buckets only when one chain reaches 10 records
+ * (more for a bucket that was long at the last doubling): at 1M live BSTRs
+ * chains averaged 3.8 records, each a cache miss. A table is also doubled
+ * whenever it holds more than MAX_LOAD records a bucket. A failed doubling
+ * (out of memory) leaves it as it was. */
+#ifndef MAX_LOAD
+#define MAX_LOAD 2
+#endif
+static void keep_chains_short(UT_hash_table *tbl)
+{
+    if (BC_UNLIKELY(tbl->num_items > tbl->num_buckets * MAX_LOAD) && !tbl->noexpand) {
+        int oomed = 0;
+        HASH_EXPAND_BUCKETS(hh, tbl, oomed);
+        (void)oomed;
+    }
+}
+
 bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
                              bc_stack_id_t stack, int runtime)
 {
+    dcheck_locked(shard);
     bc_record_t *rec = new_record(shard);
     if (!rec)
         return NULL;
@@ -489,6 +562,7 @@ bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
         drop_record(shard, rec);
         return NULL;
     }
+    keep_chains_short(shard->records->hh.tbl);
     filter_adjust(shard, bstr, 1);
     shard->counts.allocations++;
     return rec;
@@ -502,27 +576,44 @@ static void forget(bc_shard_t *shard, bc_record_t *rec)
     drop_record(shard, rec);
 }
 
-/* Rings are powers of two in size. */
+/* Rings are powers of two in size; no ring holds more bytes than its
+ * records (none when empty). */
+static void dcheck_ring(const quarantine_ring_t *q)
+{
+    BC_DCHECK(q->len <= q->cap && (q->cap & (q->cap - 1)) == 0 && (q->cap == 0) == !q->slot &&
+                  (q->len > 0 || q->bytes == 0),
+              "a quarantine ring's sizes do not add up");
+    (void)q;
+}
+
+/* The Ith oldest slot of Q. */
+static bc_record_t **ring_slot(const quarantine_ring_t *q, size_t i)
+{
+    return &q->slot[(q->first + i) & (q->cap - 1)];
+}
+
 static bool ring_push(quarantine_ring_t *q, bc_record_t *rec)
 {
+    dcheck_ring(q);
     if (q->len == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 64;
         bc_record_t **slot = malloc(cap * sizeof *slot);
         if (!slot)
             return false;
         for (size_t i = 0; i < q->len; i++)
-            slot[i] = q->slot[(q->first + i) & (q->cap - 1)];
+            slot[i] = *ring_slot(q, i);
         bc_internal_free(q->slot);
         q->slot = slot;
         q->first = 0;
         q->cap = cap;
     }
-    q->slot[(q->first + q->len++) & (q->cap - 1)] = rec;
+    *ring_slot(q, q->len++) = rec;
     return true;
 }
 
 static bc_record_t *ring_pop(quarantine_ring_t *q)
 {
+    dcheck_ring(q);
     while (q->len > 0) {
         bc_record_t *rec = q->slot[q->first];
         q->first = (q->first + 1) & (q->cap - 1);
@@ -542,24 +633,54 @@ static size_t bc_footprint(const bc_record_t *rec)
     return (size_t)rec->bytes + 16;
 }
 
-/* Take REC out of whichever of SHARD's rings holds it. */
-static void unqueue(bc_shard_t *shard, bc_record_t *rec)
+/* The one scan of SHARD's rings, oldest first in each, from *AT on (ring,
+ * slot; {0, 0} for all): the next record WANTED says so of leaves its
+ * ring (its slot emptied, its bytes taken off), and *AT moves past it.
+ * NULL when none is left. */
+typedef struct ring_cursor {
+    unsigned ring;
+    size_t slot;
+} ring_cursor_t;
+
+static bc_record_t *ring_take(bc_shard_t *shard, bool (*wanted)(const bc_record_t *, const void *),
+                              const void *arg, ring_cursor_t *at)
 {
-    for (unsigned r = 0; r < RINGS_PER_SHARD; r++) {
-        quarantine_ring_t *q = &shard->rings[r];
-        for (size_t i = 0; i < q->len; i++) {
-            bc_record_t **slot = &q->slot[(q->first + i) & (q->cap - 1)];
-            if (*slot == rec) {
+    for (; at->ring < RINGS_PER_SHARD; at->ring++, at->slot = 0) {
+        quarantine_ring_t *q = &shard->rings[at->ring];
+        dcheck_ring(q);
+        for (; at->slot < q->len; at->slot++) {
+            bc_record_t **slot = ring_slot(q, at->slot);
+            if (*slot && wanted(*slot, arg)) {
+                bc_record_t *rec = *slot;
                 *slot = NULL;
                 q->bytes -= bc_footprint(rec);
-                return;
+                return rec;
             }
         }
     }
+    return NULL;
+}
+
+static bool is_record(const bc_record_t *rec, const void *which)
+{
+    return rec == which;
+}
+
+static bool of_runtime(const bc_record_t *rec, const void *runtime)
+{
+    return BC_RECORD_RUNTIME(rec) == *(const int *)runtime;
+}
+
+/* Take REC out of whichever of SHARD's rings holds it. */
+static void unqueue(bc_shard_t *shard, bc_record_t *rec)
+{
+    ring_cursor_t all = {0, 0};
+    ring_take(shard, is_record, rec, &all);
 }
 
 void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
 {
+    dcheck_locked(shard);
     if (rec->state == BC_LIVE)
         shard->counts.frees++;
     if (rec->state == BC_FREED)
@@ -585,6 +706,7 @@ static bool evict_oldest(bc_shard_t *shard, quarantine_ring_t *q, bc_evicted_t *
 void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack,
                      bc_evicted_t *out)
 {
+    dcheck_locked(shard);
     rec->state = BC_FREED;
     rec->free_stack = free_stack;
     shard->counts.frees++;
@@ -616,22 +738,13 @@ void bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
  * true when some may be left. */
 static bool detach_runtime(bc_shard_t *shard, int runtime, bc_evicted_t *out)
 {
-    for (unsigned r = 0; r < RINGS_PER_SHARD; r++) {
-        quarantine_ring_t *q = &shard->rings[r];
-        for (size_t k = 0; k < q->len; k++) {
-            bc_record_t **slot = &q->slot[(q->first + k) & (q->cap - 1)];
-            if (!*slot || BC_RECORD_RUNTIME(*slot) != runtime)
-                continue;
-            if (out->count == BC_EVICT_MAX)
-                return true;
-            bc_record_t *rec = *slot;
-            *slot = NULL;
-            q->bytes -= bc_footprint(rec);
-            out->rec[out->count++] = *rec;
-            forget(shard, rec);
-        }
+    bc_record_t *rec;
+    ring_cursor_t at = {0, 0};
+    while (out->count < BC_EVICT_MAX && (rec = ring_take(shard, of_runtime, &runtime, &at)) != NULL) {
+        out->rec[out->count++] = *rec;
+        forget(shard, rec);
     }
-    return false;
+    return out->count == BC_EVICT_MAX;
 }
 
 void bc_table_flush_runtime(int runtime)
@@ -768,4 +881,27 @@ void bc_table_child_after_fork(void)
     for (unsigned r = 0; r < RINGS_PER_SHARD; r++)
         slot_users[r] = my_ring_counted && my_slot_plus_one == r + 1;
     live_users = my_ring_counted;
+}
+
+void bc_table_shape(bc_table_shape_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < SHARD_COUNT; i++) {
+        spin_lock(&shards[i].lock);
+        out->bytes += shards[i].slabs * SLAB_RECORDS * sizeof(bc_record_t);
+        UT_hash_table *tbl = shards[i].records ? shards[i].records->hh.tbl : NULL;
+        if (tbl) {
+            out->records += tbl->num_items;
+            out->buckets += tbl->num_buckets;
+            out->unexpandable += tbl->noexpand != 0;
+            out->bytes += sizeof *tbl + tbl->num_buckets * sizeof(UT_hash_bucket);
+            for (unsigned b = 0; b < tbl->num_buckets; b++) {
+                size_t chain = tbl->buckets[b].count;
+                out->compares += chain * (chain + 1) / 2;
+                if (chain > out->longest_chain)
+                    out->longest_chain = chain;
+            }
+        }
+        spin_unlock(&shards[i].lock);
+    }
 }

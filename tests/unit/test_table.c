@@ -7,7 +7,9 @@
  *   small    quarantine_kb=4 (64 bytes per shard of a thread's group):
  *            FIFO eviction, a ring per thread
  *   threads  two threads' records go to shards of their own, and each
- *            finds, frees and filters the other's */
+ *            finds, frees and filters the other's
+ *   scale    1,000,000 records of blocks from malloc: the tables grow with
+ *            them and keep their chains short and their bytes few */
 #include "bc.h"
 #include "tap.h"
 
@@ -177,12 +179,19 @@ static int scenario_default(void)
     tap_is_uint(nonincreasing, 0, "each insert is numbered at or after the marker before it, strictly increasing");
     tap_ok(bc_table_next_seq() > prev_seq, "a marker after %d inserts lies beyond the last of them", MANY);
 
-    qsort(shards, MANY, sizeof *shards, cmp_uintptr);
-    unsigned distinct = 1;
-    for (unsigned k = 1; k < MANY; k++)
-        distinct += shards[k] != shards[k - 1];
-    tap_ok(distinct >= 60, "%d BSTRs spread over the 64 shards of this thread's group (got %u)",
-           MANY, distinct);
+    /* BSTRs of one 4 KiB page share a shard (walking them in address
+     * order walks one table and one slab); pages spread over all 64
+     * (scenario scale). */
+    unsigned neighbours = 0, apart = 0;
+    for (unsigned k = 1; k < MANY; k++) {
+        if ((uintptr_t)many[k] >> 12 != (uintptr_t)many[k - 1] >> 12)
+            continue;
+        neighbours++;
+        apart += shards[k] != shards[k - 1];
+    }
+    tap_ok(neighbours > MANY / 2 && apart == 0,
+           "BSTRs made one after the other in one page share a shard (%u of %u apart)", apart,
+           neighbours);
 
     /* Retire every third; the rest stay live. */
     size_t nlive = 0, nretired = 0;
@@ -638,6 +647,104 @@ static int scenario_threads(void)
     return tap_done();
 }
 
+/* Drop P's record; false when it was not in the table. */
+static bool drop(uintptr_t p)
+{
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find(p, &rec);
+    if (rec)
+        bc_shard_drop(shard, rec);
+    bc_table_unlock(shard);
+    return rec != NULL;
+}
+
+#define SCALE 1000000
+#ifndef MAX_CHAIN
+#define MAX_CHAIN 16
+#endif
+
+static void shape_ok(size_t want_records, const char *when)
+{
+    bc_table_shape_t s;
+    bc_table_shape(&s);
+    tap_diag("%s: %zu records, %zu buckets, longest chain %zu, %.2f compares a find, "
+             "%.1f bytes a record, %zu unexpandable",
+             when, s.records, s.buckets, s.longest_chain,
+             (double)s.compares / (double)(s.records ? s.records : 1),
+             (double)s.bytes / (double)(s.records ? s.records : 1), s.unexpandable);
+    tap_is_uint(s.records, want_records, "%s: the shape counts every record", when);
+    /* uthash alone doubles a table only at a chain of 10: 3.5 records a
+     * bucket at 10,000, 2.8 compares a find */
+    tap_ok(s.buckets * 2 >= s.records, "%s: at most 2 records a bucket (%zu, %zu)", when,
+       s.records, s.buckets);
+    tap_ok(s.longest_chain <= MAX_CHAIN, "%s: no chain over %d records (%zu)", when,
+       MAX_CHAIN, s.longest_chain);
+    tap_ok(s.compares <= s.records * 2, "%s: a find compares at most 2 records on average "
+           "(%zu for %zu)", when, s.compares, s.records);
+    /* (a few thousand records leave most of 64 slabs and tables unused) */
+    tap_ok(s.records < 100000 || s.bytes <= s.records * 96,
+           "%s: at most 96 bytes a record (%zu for %zu)", when, s.bytes, s.records);
+    tap_is_uint(s.unexpandable, 0, "%s: uthash gave up expanding no table", when);
+}
+
+/* Blocks from malloc, as a malloc-based runtime would give: the table
+ * must spread what malloc packs together. */
+static int scenario_scale(void)
+{
+    tap_plan(3 * 6 + 5);
+    /* Pages spread over all the shards of a group. */
+    static uintptr_t paged[MANY], paged_shards[MANY];
+    for (unsigned k = 0; k < MANY; k++) { /* a page each */
+        char *block = malloc(4096);
+        paged[k] = (uintptr_t)block + 4;
+        if (!block || !insert((bc_bstr_t)paged[k], 4000, 1))
+            return tap_done();
+        paged_shards[k] = (uintptr_t)shard_of((bc_bstr_t)paged[k]);
+    }
+    qsort(paged_shards, MANY, sizeof *paged_shards, cmp_uintptr);
+    unsigned distinct = 1;
+    for (unsigned k = 1; k < MANY; k++)
+        distinct += paged_shards[k] != paged_shards[k - 1];
+    tap_ok(distinct >= 60, "%d BSTRs of pages of their own spread over the 64 shards of this "
+           "thread's group (got %u)", MANY, distinct);
+    for (unsigned k = 0; k < MANY; k++) {
+        drop(paged[k]);
+        free((char *)paged[k] - 4);
+    }
+
+    uintptr_t *p = malloc(SCALE * sizeof *p);
+    if (!p)
+        return tap_done();
+    size_t inserted = 0, checkpoint = SCALE / 100;
+    for (size_t i = 0; i < SCALE; i++) {
+        char *block = malloc(6 + 2 * (i % 16));
+        p[i] = (uintptr_t)(block + 4);
+        inserted += block && insert((bc_bstr_t)p[i], (uint32_t)(2 * (i % 16)), 1);
+        if (i + 1 == checkpoint) {
+            char when[32];
+            snprintf(when, sizeof when, "%zu records", i + 1);
+            shape_ok(i + 1, when);
+            checkpoint *= 10;
+        }
+    }
+    tap_is_uint(inserted, SCALE, "every insert succeeds");
+    size_t found = 0;
+    for (size_t i = 0; i < SCALE; i++)
+        found += find(p[i]) != NULL;
+    tap_is_uint(found, SCALE, "every record is found");
+    size_t dropped = 0;
+    for (size_t i = 0; i < SCALE; i++) {
+        dropped += drop(p[i]);
+        free((char *)p[i] - 4);
+    }
+    tap_is_uint(dropped, SCALE, "every record is dropped");
+    bc_table_shape_t s;
+    bc_table_shape(&s);
+    tap_is_uint(s.records, 0, "none is left");
+    free(p);
+    return tap_done();
+}
+
 int main(int argc, char **argv)
 {
     const char *scenario = argc > 1 ? argv[1] : "default";
@@ -646,8 +753,9 @@ int main(int argc, char **argv)
         bc_opt.quarantine_kb = 0;
     else if (strcmp(scenario, "small") == 0)
         bc_opt.quarantine_kb = 4;
-    else if (strcmp(scenario, "default") != 0 && strcmp(scenario, "threads") != 0) {
-        fprintf(stderr, "usage: %s [default|zero|small|threads]\n", argv[0]);
+    else if (strcmp(scenario, "default") != 0 && strcmp(scenario, "threads") != 0 &&
+             strcmp(scenario, "scale") != 0) {
+        fprintf(stderr, "usage: %s [default|zero|small|threads|scale]\n", argv[0]);
         return 2;
     }
     bc_table_init();
@@ -657,5 +765,7 @@ int main(int argc, char **argv)
         return scenario_small();
     if (strcmp(scenario, "threads") == 0)
         return scenario_threads();
+    if (strcmp(scenario, "scale") == 0)
+        return scenario_scale();
     return scenario_default();
 }
