@@ -50,7 +50,10 @@ bool bc_snapshot_take(bc_snapshot_t *s)
         }
         bc_table_unlock_all();
         free(c.views);
-        c.cap = need + need / 8 + 64; /* room for what is made meanwhile */
+        /* room for what is made meanwhile; at least twice the last try, so
+         * a table that grows as fast as we copy is caught in a few tries */
+        size_t room = need + need / 8 + 64;
+        c.cap = room > 2 * c.cap ? room : 2 * c.cap;
         c.views = malloc(c.cap * sizeof *c.views);
         if (!c.views)
             return false;

@@ -26,10 +26,11 @@ static uintptr_t fake_next = 0x7f0000000000;
 static void *inserter(void *arg)
 {
     (void)arg;
-    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+    for (int i = 0; i < 200000; i++) {
         insert(fake_next, 8, 7);
         fake_next += 64;
     }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -87,7 +88,9 @@ int main(void)
     pthread_create(&t, NULL, inserter, NULL);
     bool consistent = true;
     size_t grew = 0, last = 0;
-    for (int round = 0; round < 200; round++) {
+    /* cuts until the inserter is done (and one more) */
+    for (int round = 0, last_round = 0; !last_round; round++) {
+        last_round = __atomic_load_n(&stop, __ATOMIC_ACQUIRE);
         if (!bc_snapshot_take(&snap)) {
             consistent = false;
             break;
@@ -101,7 +104,6 @@ int main(void)
         last = snap.count;
         bc_snapshot_free(&snap);
     }
-    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
     pthread_join(t, NULL);
     tap_ok(consistent, "every cut's live records match its counts, taken while the table grows");
     tap_ok(grew > 1, "the table grew between cuts (%zu times)", grew);
