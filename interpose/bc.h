@@ -39,6 +39,21 @@ static inline size_t bc_leading_bytes(const void *p, size_t len, unsigned char b
 #define BC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define BC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Debug checks of the shim's own rules (a shard lock held where it must
+ * be, or not held where foreign code runs). Built in with -Ddchecks=true
+ * (the default for development builds; meson.build): a broken rule aborts
+ * with its file and line, so a test that breaks one fails loudly. */
+#if BC_DCHECKS
+__attribute__((noreturn)) void bc_dcheck_failed(const char *what, const char *file, int line);
+#define BC_DCHECK(cond, what)                                \
+    do {                                                     \
+        if (BC_UNLIKELY(!(cond)))                            \
+            bc_dcheck_failed(what, __FILE__, __LINE__);      \
+    } while (0)
+#else
+#define BC_DCHECK(cond, what) ((void)0)
+#endif
+
 /* The Windows types, spelled out: bstrcheck has no windows.h. OLECHAR's
  * width is a run-time option, so BSTR is an opaque pointer here. */
 typedef void *bc_bstr_t;
@@ -669,17 +684,7 @@ void bc_break_init(void);
 void bc_break_check(uint64_t seq, bc_bstr_t bstr);
 
 /* ------------------------------------------------------------- "events.c" */
-typedef enum {
-    BC_KIND_LEAK,
-    BC_KIND_DOUBLE_FREE,
-    BC_KIND_INVALID_FREE,
-    BC_KIND_USE_AFTER_FREE,
-    BC_KIND_OVERFLOW,
-    BC_KIND_PREFIX_CORRUPT,
-    BC_KIND_INVALID_BSTR,
-    BC_KIND_MISMATCHED_FREE,
-    BC_KIND_COUNT
-} bc_kind_t;
+#include "kinds.h" /* bc_kind_t and bc_kind_names: report/, shared with the launcher */
 
 typedef enum {
     BC_ROLE_ALLOC,
@@ -704,14 +709,56 @@ typedef struct bc_finding {
     char detail[BC_DETAIL_MAX];
 } bc_finding_t;
 
-extern const char *const bc_kind_names[BC_KIND_COUNT];
 extern const char *const bc_role_names[BC_ROLE_COUNT];
 
-/* Record an error event (slow path). SAMPLE, a live record, provides the
- * string sample (freed memory is never read). */
+/* The first characters of a live string, copied while its record was
+ * locked: enough for BC_SAMPLE_CHARS characters and the "..." test. */
+typedef struct bc_sample {
+    unsigned char raw[(2 * BC_SAMPLE_CHARS + 2) * 4];
+    uint32_t bytes; /* 0: no sample */
+    unsigned width;
+} bc_sample_t;
+
+/* Record an error event (slow path; never under a shard lock: it formats
+ * and allocates). SAMPLE (may be NULL) is the string's sample. */
 BC_NOINLINE void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
-                          const bc_record_t *sample, uint64_t bytes, const char *fmt, ...)
+                          const bc_sample_t *sample, uint64_t bytes, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* ------------------------------------------------------------- "notice.c" */
+/* A finding noticed under a shard lock, said after the unlock. */
+typedef enum {
+    BC_SAY_PREFIX,           /* NUMBER: the prefix found; FN: when */
+    BC_SAY_OVERFLOW,         /* NUMBER: bytes written past the end; FN: when */
+    BC_SAY_USE_AFTER_FREE,   /* FN: the Sys* function */
+    BC_SAY_UNPINNED_RELEASE,
+    BC_SAY_MISMATCHED,       /* FN: free or realloc; PTR: what it was handed */
+} bc_say_t;
+typedef struct bc_notice {
+    bc_say_t what;
+    bc_record_t rec;       /* as it was when noticed */
+    bc_stack_id_t access;  /* the call's stack; 0: captured when said */
+    const char *fn;
+    const void *ptr;
+    uint64_t number;
+    bc_sample_t sample;
+} bc_notice_t;
+#define BC_NOTICES_MAX 2 /* a free may find both a prefix and an overflow */
+typedef struct bc_notices {
+    unsigned count;
+    bc_notice_t item[BC_NOTICES_MAX];
+} bc_notices_t;
+/* An empty list (not = {0}: that would clear all of it on every free). */
+#define BC_NOTICES(name) \
+    bc_notices_t name;   \
+    name.count = 0
+/* Under the lock: note a finding about REC (copied). */
+bc_notice_t *bc_notice(bc_notices_t *notices, bc_say_t what, const bc_record_t *rec,
+                       bc_stack_id_t access);
+/* Under the lock: copy the first characters of REC's string, if live. */
+void bc_notice_sample(bc_notice_t *n, const bc_record_t *rec);
+/* After the unlock: say them all (bc_event). */
+void bc_notices_say(bc_notices_t *notices);
 /* Informational counts, not findings. */
 typedef enum {
     BC_COUNT_UNTRACKED_FREES,

@@ -8,12 +8,13 @@
  *
  * dlclose: a module's symbols and line tables leave with it, but the
  * stacks stored in the depot still point into it, and the report reads
- * them only at exit. So before the real dlclose, every stored address
- * that lies in the module is resolved into the symbolize cache (which
- * keeps copies of the strings), a runtime living there releases what
- * waits in the quarantine, and after it, if the module is really gone,
- * its runtime's live BSTRs become orphans. The wrappers' own path is a
- * load, a few tests and the call; the work is skipped inside the shim's
+ * them only at exit. So before the real dlclose, a note of the module is
+ * taken (path, load bias, build-id: no file is read, nothing is
+ * symbolized) and a runtime living there releases what waits in the
+ * quarantine; after it, if the module is really gone, the stored
+ * addresses in it are tied to the note (the report reads its file then),
+ * and its runtime's live BSTRs become orphans. The wrappers' own path is
+ * a load, a few tests and the call; the work is skipped inside the shim's
  * own calls (libdw may dlclose). */
 #include "bc.h"
 #include "report.h"
@@ -21,6 +22,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef int (*dlclose_fn_t)(void *);
@@ -110,8 +112,11 @@ BC_NOINLINE static int close_watched(void *handle, int caller_errno)
     uintptr_t lo, hi;
     bc_depth++;
     bool known = extent_of(handle, &lo, &hi);
+    bc_module_note_t *note = NULL;
+    uint32_t stacks = 0;
     if (known) {
-        bc_symbolize_range(lo, hi);
+        note = bc_symbolize_note_module(lo, hi);
+        stacks = bc_depot_count(); /* stacks stored later are not in it */
         bc_runtimes_closing(lo, hi); /* while its code is still there */
         bc_stack_cache_invalidate(); /* cached stacks may end in its code */
     }
@@ -120,8 +125,12 @@ BC_NOINLINE static int close_watched(void *handle, int caller_errno)
     int errno_was = errno;
     bc_module_t now;
     /* still there (other references, RTLD_NODELETE) or gone */
-    if (known && result == 0 && !(bc_platform_module_of(lo, &now) && now.lo == lo))
+    if (known && result == 0 && !(bc_platform_module_of(lo, &now) && now.lo == lo)) {
+        bc_symbolize_module_gone(note, stacks);
+        note = NULL;
         bc_runtimes_closed(lo, hi);
+    }
+    free(note);
     errno = errno_was;
     bc_depth--;
     return result;

@@ -8,11 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const bc_kind_names[BC_KIND_COUNT] = {
-    "leak", "double_free", "invalid_free", "use_after_free",
-    "overflow", "prefix_corrupt", "invalid_bstr", "mismatched_free",
-};
-
 const char *const bc_role_names[BC_ROLE_COUNT] = {
     "alloc", "free", "previous_free", "access",
 };
@@ -48,8 +43,10 @@ uint64_t bc_count_get(bc_count_t which)
 }
 
 void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
-              const bc_record_t *sample, uint64_t bytes, const char *fmt, ...)
+              const bc_sample_t *sample, uint64_t bytes, const char *fmt, ...)
 {
+    BC_DCHECK(bc_shard_locks_held == 0 || bc_passing, "bc_event under a shard lock");
+    bc_no_lock_held("bc_event");
     event_key_t key;
     memset(&key, 0, sizeof key);
     key.kind = kind;
@@ -77,9 +74,8 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
     g->finding.count = 1;
     g->finding.bytes = bytes;
     memcpy(g->finding.stacks, stacks, sizeof g->finding.stacks);
-    if (sample && sample->state == BC_LIVE && bc_record_readable(sample))
-        g->finding.sample_len = bc_sample_utf8((const void *)bc_record_bstr(sample),
-                                               sample->bytes, bc_record_width(sample),
+    if (sample && sample->bytes)
+        g->finding.sample_len = bc_sample_utf8(sample->raw, sample->bytes, sample->width,
                                                g->finding.sample, sizeof g->finding.sample);
     va_list ap;
     va_start(ap, fmt);

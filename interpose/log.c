@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 void bc_log_write(int fd, const char *buf, size_t len)
@@ -37,6 +38,16 @@ void bc_log_line(int fd, const char *prefix, const char *fmt, va_list ap)
     errno = saved;
 }
 
+static void bc_log_line_f(int fd, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), unused));
+static void bc_log_line_f(int fd, const char *prefix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bc_log_line(fd, prefix, fmt, ap);
+    va_end(ap);
+}
+
 void bc_warn(const char *fmt, ...)
 {
     char prefix[48];
@@ -49,8 +60,20 @@ void bc_warn(const char *fmt, ...)
 
 void bc_lock_rule_broken(const char *what)
 {
+    /* a debug build stops at the first broken rule, where it happened */
+    BC_DCHECK(false, what);
     static int said;
     if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
         bc_warn("internal error: %s was called with a table lock held (please report this)",
                 what);
 }
+
+#if BC_DCHECKS
+void bc_dcheck_failed(const char *what, const char *file, int line)
+{
+    char prefix[48];
+    snprintf(prefix, sizeof prefix, "==%d==bstrcheck: ", (int)getpid());
+    bc_log_line_f(2, prefix, "internal error: debug check failed: %s (%s:%d)", what, file, line);
+    abort();
+}
+#endif

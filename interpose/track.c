@@ -51,16 +51,6 @@ BC_NOINLINE static void report_double_free(const bc_record_t *rec, bc_stack_id_t
              "%s on BSTR %p, which was already freed", fn, (void *)bc_record_bstr(rec));
 }
 
-BC_NOINLINE static void report_use_after_free(const bc_record_t *rec, const char *fn)
-{
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-    stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-    stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
-    stacks[BC_ROLE_ACCESS] = bc_stack_here();
-    bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, rec->bytes,
-             "%s on BSTR %p, which was already freed", fn, (void *)bc_record_bstr(rec));
-}
-
 /* The address range a record's memory covers, for "inside a BSTR". */
 static void span_of(const bc_record_t *rec, uintptr_t *lo, uintptr_t *hi)
 {
@@ -113,42 +103,44 @@ BC_NOINLINE static void report_not_a_bstr(bc_kind_t kind, const void *ptr, const
     }
 }
 
-BC_NOINLINE static void report_prefix(bc_record_t *rec, uint32_t found, bc_stack_id_t access,
-                                      const char *when)
+/* A damaged prefix (shard locked), noticed once per BSTR. */
+static void notice_prefix(bc_notices_t *notices, bc_record_t *rec, uint32_t found,
+                          bc_stack_id_t access, const char *when)
 {
     rec->flags |= BC_FLAG_PREFIX_SEEN;
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-    stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-    stacks[BC_ROLE_ACCESS] = access;
-    bc_event(BC_KIND_PREFIX_CORRUPT, stacks, NULL, rec->bytes,
-             "length prefix of BSTR %p is %u, but %u bytes were allocated (%s)",
-             (void *)bc_record_bstr(rec), found, rec->bytes, when);
+    bc_notice_t *n = bc_notice(notices, BC_SAY_PREFIX, rec, access);
+    if (n) {
+        n->number = found;
+        n->fn = when;
+    }
 }
 
 /* Overflow and prefix checks of a live record (shard locked); each is
- * reported once per BSTR. ACCESS is the stack of the call that checks.
- * The prefix is read where every runtime keeps it, never by calling the
- * runtime under the lock (a record whose runtime answers otherwise has
- * BC_FLAG_PREFIX_SEEN from the start). Canaries exist only in the shim's
- * own blocks; an orphan's memory is not read at all. */
-static void check_live(bc_record_t *rec, bc_stack_id_t access, const char *when)
+ * noticed once per BSTR, and said after the unlock. ACCESS is the stack of
+ * the call that checks (0: captured then). The prefix is read where every
+ * runtime keeps it, never by calling the runtime under the lock (a record
+ * whose runtime answers otherwise has BC_FLAG_PREFIX_SEEN from the start).
+ * Canaries exist only in the shim's own blocks; an orphan's memory is not
+ * read at all. */
+static void check_live(bc_notices_t *notices, bc_record_t *rec, bc_stack_id_t access,
+                       const char *when)
 {
     if (!bc_record_readable(rec))
         return;
     uint32_t prefix = bc_raw_prefix((bc_bstr_t)bc_record_bstr(rec));
     if (BC_UNLIKELY(prefix != rec->bytes) && !(rec->flags & BC_FLAG_PREFIX_SEEN))
-        report_prefix(rec, prefix, access, when);
+        notice_prefix(notices, rec, prefix, access, when);
     if (!IS_OWN(rec))
         return;
     size_t past = bc_own_overflow((bc_bstr_t)bc_record_bstr(rec), rec->bytes);
     if (BC_UNLIKELY(past) && !(rec->flags & BC_FLAG_OVERFLOW_SEEN)) {
         rec->flags |= BC_FLAG_OVERFLOW_SEEN;
-        bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-        stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-        stacks[BC_ROLE_ACCESS] = access;
-        bc_event(BC_KIND_OVERFLOW, stacks, rec, rec->bytes,
-                 "%zu byte(s) past the end of BSTR %p (%u bytes) were written (%s)", past,
-                 (void *)bc_record_bstr(rec), rec->bytes, when);
+        bc_notice_t *n = bc_notice(notices, BC_SAY_OVERFLOW, rec, access);
+        if (n) {
+            n->number = past;
+            n->fn = when;
+            bc_notice_sample(n, rec);
+        }
     }
 }
 
@@ -175,18 +167,20 @@ static size_t forward_poison_damage(const bc_record_t *rec, size_t *first)
     return changed;
 }
 
-/* A write into a quarantined body: found when it leaves, or at exit. */
-static void check_poison(bc_record_t *rec, const char *when)
+/* How many bytes of a quarantined body were written; *FIRST gets the
+ * first one's offset. */
+static size_t poison_damage(const bc_record_t *rec, size_t *first)
 {
-    if (!bc_record_readable(rec))
-        return;
-    size_t first = 0;
-    size_t changed = IS_OWN(rec)
-                         ? bc_own_poison_damage((bc_bstr_t)bc_record_bstr(rec), rec->bytes, &first)
-                         : forward_poison_damage(rec, &first);
-    if (!changed)
-        return;
-    rec->flags &= (uint8_t)~BC_FLAG_POISONED; /* reported once */
+    if (!bc_record_readable(rec) || !(rec->flags & BC_FLAG_POISONED))
+        return 0;
+    return IS_OWN(rec) ? bc_own_poison_damage((bc_bstr_t)bc_record_bstr(rec), rec->bytes, first)
+                       : forward_poison_damage(rec, first);
+}
+
+/* A write into a quarantined body (a detached copy, or one noticed under
+ * the lock): found when it leaves, or at exit. */
+static void say_poison(const bc_record_t *rec, size_t changed, size_t first, const char *when)
+{
     bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
     stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
     stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
@@ -206,8 +200,9 @@ void bc_release_evicted(const bc_evicted_t *out)
 {
     for (unsigned i = 0; i < out->count; i++) {
         bc_record_t rec = out->rec[i]; /* detached: a copy, no lock held */
-        if (rec.flags & BC_FLAG_POISONED)
-            check_poison(&rec, "found when it left the quarantine");
+        size_t first = 0, changed = poison_damage(&rec, &first);
+        if (changed)
+            say_poison(&rec, changed, first, "found when it left the quarantine");
         int rt = BC_RECORD_RUNTIME(&rec);
         if (rt == BC_RUNTIME_OWN) {
             bc_own_release((bc_bstr_t)bc_record_bstr(&rec), rec.bytes);
@@ -221,18 +216,73 @@ void bc_release_evicted(const bc_evicted_t *out)
     }
 }
 
-static void audit_record(bc_record_t *rec, void *arg)
+/* Would the audit find something on REC (read only, shard locked)? */
+static bool damaged(const bc_record_t *rec)
 {
-    (void)arg;
-    if (rec->state == BC_LIVE)
-        check_live(rec, 0, "found at exit");
-    else if (rec->flags & BC_FLAG_POISONED)
-        check_poison(rec, "found at exit");
+    if (!bc_record_readable(rec))
+        return false;
+    size_t first;
+    if (rec->state != BC_LIVE)
+        return poison_damage(rec, &first) != 0;
+    bc_bstr_t bstr = (bc_bstr_t)bc_record_bstr(rec);
+    if (bc_raw_prefix(bstr) != rec->bytes && !(rec->flags & BC_FLAG_PREFIX_SEEN))
+        return true;
+    return IS_OWN(rec) && !(rec->flags & BC_FLAG_OVERFLOW_SEEN) &&
+           bc_own_overflow(bstr, rec->bytes) != 0;
 }
 
+typedef struct damage_list {
+    size_t count, cap;
+    uintptr_t *bstr; /* NULL: only count */
+} damage_list_t;
+
+static void note_damaged(const bc_record_t *rec, void *arg)
+{
+    damage_list_t *list = arg;
+    if (!damaged(rec))
+        return;
+    if (list->bstr && list->count < list->cap)
+        list->bstr[list->count] = bc_record_bstr(rec);
+    list->count++;
+}
+
+/* Check BSTR's record again under its lock, and say what it has. */
+static void audit_one(uintptr_t bstr)
+{
+    BC_NOTICES(notices);
+    bc_record_t *rec, copy;
+    memset(&copy, 0, sizeof copy);
+    size_t first = 0, changed = 0;
+    bc_shard_t *shard = bc_table_lock_find(bstr, &rec);
+    if (rec && rec->state == BC_LIVE) {
+        check_live(&notices, rec, 0, "found at exit");
+    } else if (rec && (changed = poison_damage(rec, &first)) != 0) {
+        rec->flags &= (uint8_t)~BC_FLAG_POISONED; /* reported once */
+        copy = *rec;
+    }
+    bc_table_unlock(shard);
+    bc_notices_say(&notices);
+    if (changed)
+        say_poison(&copy, changed, first, "found at exit");
+}
+
+/* Damage is rare: one read-only pass finds it, shard by shard; the damaged
+ * records are then checked one at a time, each said after its unlock. */
 void bc_track_audit_all(void)
 {
-    bc_table_audit(audit_record, NULL);
+    damage_list_t list = {0, 0, NULL};
+    bc_table_search(note_damaged, &list);
+    if (list.count == 0)
+        return;
+    list.cap = list.count + 16; /* room for what happens meanwhile */
+    list.bstr = calloc(list.cap, sizeof *list.bstr);
+    if (!list.bstr)
+        return;
+    list.count = 0;
+    bc_table_search(note_damaged, &list);
+    for (size_t i = 0; i < list.count && i < list.cap; i++)
+        audit_one(list.bstr[i]);
+    bc_internal_free(list.bstr);
 }
 
 /* ---------------------------------------------------------- allocation */
@@ -415,11 +465,12 @@ bc_bstr_t bc_track_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned
 
 /* Free REC (shard locked) after checking it, or only note the request
  * while it is pinned: the last SysReleaseString frees it then. Records
- * the quarantine pushes out go to OUT, released after the unlock. */
+ * the quarantine pushes out go to OUT, released after the unlock; what the
+ * checks find goes to NOTICES, said after it. */
 static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack,
-                        bc_evicted_t *out)
+                        bc_evicted_t *out, bc_notices_t *notices)
 {
-    check_live(rec, stack, "found when it was freed");
+    check_live(notices, rec, stack, "found when it was freed");
     if (rec->pins > 0) {
         rec->flags |= BC_FLAG_FREE_PENDING;
         rec->free_stack = stack;
@@ -435,6 +486,7 @@ static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool ca
 {
     bc_record_t *rec;
     BC_EVICTED(out);
+    BC_NOTICES(notices);
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     bc_record_t freed;
     bool known = rec != NULL, live = rec && rec->state == BC_LIVE;
@@ -442,7 +494,7 @@ static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool ca
     if (BC_UNLIKELY(orphan)) /* its runtime is gone: forget it, read nothing */
         bc_shard_drop(shard, rec);
     else if (BC_LIKELY(live))
-        free_locked(shard, rec, stack, &out);
+        free_locked(shard, rec, stack, &out, &notices);
     else if (known)
         freed = *rec;
     bc_table_unlock(shard);
@@ -452,6 +504,8 @@ static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool ca
         return;
     }
     if (live) {
+        if (BC_UNLIKELY(notices.count))
+            bc_notices_say(&notices);
         if (out.count)
             bc_release_evicted(&out);
         return;
@@ -609,10 +663,12 @@ static void realloc_retire_old(const bc_record_t *snapshot, bc_stack_id_t stack)
 {
     bc_record_t *rec;
     BC_EVICTED(out);
+    BC_NOTICES(notices);
     bc_shard_t *shard = bc_table_lock_find(bc_record_bstr(snapshot), &rec);
     if (rec && rec->state == BC_LIVE && rec->seq == snapshot->seq)
-        free_locked(shard, rec, stack, &out);
+        free_locked(shard, rec, stack, &out, &notices);
     bc_table_unlock(shard);
+    bc_notices_say(&notices);
     bc_release_evicted(&out);
 }
 
@@ -688,6 +744,7 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
         /* a damaged prefix: reported under the lock, below */
     }
     bc_record_t *rec;
+    BC_NOTICES(notices);
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     uint32_t bytes = 0;
     int rec_rt = rec ? BC_RECORD_RUNTIME(rec) : rt;
@@ -697,12 +754,16 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
         bytes = rec->bytes;
         if (rec_rt == BC_RUNTIME_OWN && BC_UNLIKELY(bc_own_prefix(bstr) != bytes) &&
             !(rec->flags & BC_FLAG_PREFIX_SEEN))
-            report_prefix(rec, bc_own_prefix(bstr), bc_stack_here(), fn);
+            notice_prefix(&notices, rec, bc_own_prefix(bstr), 0, fn);
     } else if (rec) {
-        report_use_after_free(rec, fn);
+        bc_notice_t *n = bc_notice(&notices, BC_SAY_USE_AFTER_FREE, rec, 0);
+        if (n)
+            n->fn = fn;
         bytes = rec->bytes; /* the freed memory is not read */
     }
     bc_table_unlock(shard);
+    if (BC_UNLIKELY(notices.count))
+        bc_notices_say(&notices);
     if (rec_rt != BC_RUNTIME_OWN) /* the real runtime's answer, as without the shim */
         return chars ? bc_forward_len(rec_rt, bstr) : bc_forward_byte_len(rec_rt, bstr);
     if (!rec && !bc_side_len(bstr, &bytes))
@@ -715,6 +776,7 @@ bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
     if (BC_UNLIKELY(bc_reentered(rt)))
         return bc_nested_addref(bstr);
     bc_record_t *rec;
+    BC_NOTICES(notices);
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     bc_hresult_t hr = BC_E_INVALIDARG;
     int pinned_rt = BC_RUNTIME_OWN;
@@ -723,9 +785,12 @@ bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
         pinned_rt = BC_RECORD_RUNTIME(rec);
         hr = BC_S_OK;
     } else if (rec && rec->state != BC_LIVE) {
-        report_use_after_free(rec, "SysAddRefString");
+        bc_notice_t *n = bc_notice(&notices, BC_SAY_USE_AFTER_FREE, rec, 0);
+        if (n)
+            n->fn = "SysAddRefString";
     }
     bc_table_unlock(shard);
+    bc_notices_say(&notices);
     if (pinned_rt != BC_RUNTIME_OWN) /* the runtime's own pin, after the unlock */
         return bc_forward_addref(pinned_rt == BC_RUNTIME_ORPHAN ? rt : pinned_rt, bstr);
     if (!rec && rt != BC_RUNTIME_OWN)
@@ -743,15 +808,14 @@ void bc_track_release(int rt, bc_bstr_t bstr)
     }
     bc_record_t *rec;
     BC_EVICTED(out);
+    BC_NOTICES(notices);
     int unpin_rt = BC_RUNTIME_OWN;
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     if (rec && rec->state == BC_LIVE) {
         if (rec->pins == 0) {
-            bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-            stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-            stacks[BC_ROLE_ACCESS] = bc_stack_here();
-            bc_event(BC_KIND_INVALID_BSTR, stacks, rec, 0,
-                     "SysReleaseString on BSTR %p without a matching SysAddRefString", bstr);
+            bc_notice_t *n = bc_notice(&notices, BC_SAY_UNPINNED_RELEASE, rec, 0);
+            if (n)
+                bc_notice_sample(n, rec);
         } else {
             unpin_rt = BC_RECORD_RUNTIME(rec);
             if (--rec->pins == 0 && (rec->flags & BC_FLAG_FREE_PENDING)) {
@@ -760,9 +824,12 @@ void bc_track_release(int rt, bc_bstr_t bstr)
             }
         }
     } else if (rec) {
-        report_use_after_free(rec, "SysReleaseString");
+        bc_notice_t *n = bc_notice(&notices, BC_SAY_USE_AFTER_FREE, rec, 0);
+        if (n)
+            n->fn = "SysReleaseString";
     }
     bc_table_unlock(shard);
+    bc_notices_say(&notices);
     /* The runtime's own unpin first: it may free the string itself. */
     if (unpin_rt != BC_RUNTIME_OWN)
         bc_forward_release(unpin_rt == BC_RUNTIME_ORPHAN ? rt : unpin_rt, bstr);
@@ -798,33 +865,50 @@ static foreign_hit_t find_foreign(void *p)
     return (foreign_hit_t){NULL, NULL};
 }
 
-/* Report free()/realloc() of a BSTR and release it as SysFreeString would
- * have (shard locked). */
+/* Notice free()/realloc() of a BSTR and release it as SysFreeString
+ * would have (shard locked). */
 static void mismatched_locked(foreign_hit_t hit, void *p, const char *fn, bc_stack_id_t stack,
-                              bc_evicted_t *out)
+                              bc_evicted_t *out, bc_notices_t *notices)
 {
     bc_record_t *rec = hit.rec;
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-    stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-    stacks[BC_ROLE_FREE] = stack;
     bool freed = rec->state != BC_LIVE;
-    if (freed)
-        stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
-    bc_event(BC_KIND_MISMATCHED_FREE, stacks, rec, rec->bytes,
-             "%s(%p) on %s BSTR %p: BSTRs are released with SysFreeString", fn, p,
-             freed ? "the already freed" : "the", (void *)bc_record_bstr(rec));
+    bc_notice_t *n = bc_notice(notices, BC_SAY_MISMATCHED, rec, stack);
+    if (n) {
+        n->fn = fn;
+        n->ptr = p;
+        bc_notice_sample(n, rec);
+    }
     if (!freed) {
         rec->pins = 0; /* free() ignores pins: the memory is gone for the program */
         bc_shard_retire(hit.shard, rec, stack, out);
     }
 }
 
+/* Is HIT's free() of P the program's mistake, not a runtime's own
+ * SysFreeString releasing its block? */
+static bool mismatched(foreign_hit_t hit, const void *p)
+{
+    return IS_OWN(hit.rec) || (uintptr_t)p == bc_record_bstr(hit.rec);
+}
+
+/* The hit again, after capturing the call's stack with the lock released
+ * (the unwinder never runs under a shard lock). */
+static foreign_hit_t find_foreign_again(foreign_hit_t hit, void *p, bc_stack_id_t *stack)
+{
+    bc_table_unlock(hit.shard);
+    *stack = bc_stack_here();
+    return find_foreign(p);
+}
+
 bool bc_track_foreign_free(void *p, const char *fn)
 {
+    bc_stack_id_t stack = 0;
     foreign_hit_t hit = find_foreign(p);
+    if (hit.rec && mismatched(hit, p))
+        hit = find_foreign_again(hit, p, &stack);
     if (!hit.rec)
         return false;
-    if (!IS_OWN(hit.rec) && (uintptr_t)p != bc_record_bstr(hit.rec)) {
+    if (!mismatched(hit, p)) {
         /* A runtime's private SysFreeString releasing its own block with
          * free(): not an error, but the record goes. The memory really is
          * freed now, so it cannot wait in the quarantine. */
@@ -834,8 +918,10 @@ bool bc_track_foreign_free(void *p, const char *fn)
         return false;
     }
     BC_EVICTED(out);
-    mismatched_locked(hit, p, fn, bc_stack_here(), &out);
+    BC_NOTICES(notices);
+    mismatched_locked(hit, p, fn, stack, &out, &notices);
     bc_table_unlock(hit.shard);
+    bc_notices_say(&notices);
     bc_release_evicted(&out);
     return true;
 }
@@ -846,7 +932,10 @@ void *bc_track_foreign_realloc(void *p, size_t size)
      * bytes, allocated before any lock is taken. The BSTR goes to the
      * quarantine like any freed one. */
     void *moved = size ? malloc(size) : NULL;
+    bc_stack_id_t stack = 0;
     foreign_hit_t hit = find_foreign(p);
+    if (hit.rec)
+        hit = find_foreign_again(hit, p, &stack);
     if (!hit.rec) {
         bc_internal_free(moved);
         return BC_NOT_A_BSTR;
@@ -860,8 +949,10 @@ void *bc_track_foreign_realloc(void *p, size_t size)
         memcpy(moved, p, have < size ? have : size);
     }
     BC_EVICTED(out);
-    mismatched_locked(hit, p, "realloc", bc_stack_here(), &out);
+    BC_NOTICES(notices);
+    mismatched_locked(hit, p, "realloc", stack, &out, &notices);
     bc_table_unlock(hit.shard);
+    bc_notices_say(&notices);
     bc_release_evicted(&out);
     return moved;
 }

@@ -264,11 +264,13 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     /* the verdicts on leaks consult every record's stacks */
     scan.history = with_leaks && verdicts ? bc_history_new() : NULL;
     bc_deferred_drain(); /* frees that signal handlers left for later */
-    bc_table_lock_all();
-    if (with_errors) {
+    /* The audit takes each shard lock itself and says what it finds after
+     * the unlock, so it runs before the table is frozen. */
+    if (with_errors)
         bc_track_audit_all(); /* overflows, prefixes, writes after free */
+    bc_table_lock_all();
+    if (with_errors)
         bc_events_foreach(name_finding, &scan); /* shard locks, then the events lock */
-    }
     if (with_leaks) {
         /* Every record's stack id exists by now: one slot per stack (a
          * lookup without hashing; the hash table catches the rest). */

@@ -102,10 +102,15 @@ typedef struct bc_symbolize_stats {
     unsigned long dwarf_lookups, symtab_only;
 } bc_symbolize_stats_t;
 bc_symbolize_stats_t bc_symbolize_stats(void);
-/* Resolve, into the cache, every stored stack's address that lies in
- * [LO, HI) (a module about to be unloaded), then close the libdw session,
- * whose view of the loaded modules is about to go stale. */
-void bc_symbolize_range(uintptr_t lo, uintptr_t hi);
+/* What symbolizing a module's frames needs once it is unloaded: its path,
+ * load bias and build-id, read from memory (no libdw). Take it for the
+ * module at [LO, HI) before the real dlclose; NULL when there is none. */
+typedef struct bc_module_note bc_module_note_t;
+bc_module_note_t *bc_symbolize_note_module(uintptr_t lo, uintptr_t hi);
+/* The module of NOTE was unloaded: the addresses in it of the stored
+ * stacks 1..STACKS (those stored before the close) are resolved from its
+ * file when a report shows them. Takes NOTE. */
+void bc_symbolize_module_gone(bc_module_note_t *note, uint32_t stacks);
 /* The program's executable path. */
 const char *bc_exe_path(void);
 

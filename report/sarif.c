@@ -1,27 +1,14 @@
-/* The SARIF 2.1.0 report (OASIS Static Analysis Results Interchange Format)
- * for code-scanning tools: one run, one rule per finding kind, one result
- * per finding. A result points at its first frame in the user's code; its
- * stacks come twice, as SARIF `stacks` (innermost frame first) and as
- * `codeFlows` (outermost call first), which viewers show step by step. */
-#include "report.h"
+/* The SARIF 2.1.0 writer (OASIS Static Analysis Results Interchange Format)
+ * for code-scanning tools, shared by the shim and the launcher (sarif.h):
+ * one run, one rule per finding kind (kinds.h), one result per finding. A
+ * result points at one frame; its stacks come twice, as SARIF `stacks`
+ * (innermost frame first) and as `codeFlows` (outermost call first), which
+ * viewers show step by step. */
+#include "sarif.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-/* INTERFACE.md's finding kinds table, one line each. */
-static const char *const kind_descriptions[BC_KIND_COUNT] = {
-    "A BSTR still live at exit (or at a checkpoint asked to report).",
-    "SysFreeString or SysReAlloc* on a BSTR already freed.",
-    "SysFreeString on a pointer that never was a BSTR, or points inside one.",
-    "A freed BSTR used: SysStringLen, SysStringByteLen, SysAddRefString or SysReleaseString "
-    "on it, a write into its poisoned body, or a guard-page fault on it.",
-    "Bytes past a BSTR's terminator changed, or a guard-page fault past its end.",
-    "A BSTR's length prefix no longer matches what was allocated.",
-    "SysStringLen, SysStringByteLen, SysReAlloc* or SysAddRefString on a pointer that is not "
-    "a BSTR.",
-    "free() or realloc() on a BSTR or its block.",
-};
 
 static const char *const role_messages[BC_ROLE_COUNT] = {
     "allocated at", "freed at", "previously freed at", "accessed at",
@@ -49,9 +36,14 @@ static void write_rules(bc_out_t *out)
                       bc_kind_names[k]);
         write_rule_name(out, bc_kind_names[k]);
         bc_out_puts(out, "\", \"shortDescription\": {\"text\": ");
-        bc_out_json_string(out, kind_descriptions[k], strlen(kind_descriptions[k]));
+        bc_out_json_string(out, bc_kind_descriptions[k], strlen(bc_kind_descriptions[k]));
         bc_out_puts(out, "}, \"defaultConfiguration\": {\"level\": \"error\"}}");
     }
+}
+
+static void string(bc_out_t *out, const char *s)
+{
+    bc_out_json_string(out, s, strlen(s));
 }
 
 /* "function (module+0xoffset)", or what of it is known. */
@@ -86,45 +78,33 @@ static void write_location(bc_out_t *out, const bc_frame_info_t *f, const char *
     }
     if (f->function) {
         bc_out_puts(out, "\"logicalLocations\": [{\"fullyQualifiedName\": ");
-        bc_out_json_string(out, f->function, strlen(f->function));
+        string(out, f->function);
         bc_out_puts(out, ", \"kind\": \"function\"}], ");
     }
     write_frame_message(out, f);
     bc_out_puts(out, "}");
 }
 
-typedef struct frame_writer {
-    bc_out_t *out;
-    bool first;
-} frame_writer_t;
-
-static bool write_stack_frame(const bc_frame_info_t *f, unsigned number, void *arg)
-{
-    (void)number;
-    frame_writer_t *w = arg;
-    bc_out_puts(w->out, w->first ? "\n            {\"location\": " : ",\n            {\"location\": ");
-    write_location(w->out, f, NULL);
-    if (f->module[0]) {
-        bc_out_puts(w->out, ", \"module\": ");
-        bc_out_json_string(w->out, f->module, strlen(f->module));
-    }
-    bc_out_puts(w->out, "}");
-    w->first = false;
-    return true;
-}
-
-static void write_stacks(bc_out_t *out, const bc_finding_t *f)
+static void write_stacks(bc_out_t *out, const bc_sarif_result_t *res)
 {
     bool first = true;
     bc_out_puts(out, ",\n       \"stacks\": [");
-    for (int i = 0; i < BC_ROLE_COUNT; i++) {
-        bc_role_t role = bc_role_display_order[i];
-        if (!f->stacks[role] || bc_depot_get(f->stacks[role]).nframes == 0)
+    for (size_t i = 0; i < res->nstacks && i < BC_ROLE_COUNT; i++) {
+        const bc_sarif_stack_t *s = &res->stacks[i];
+        if (s->nframes == 0 || (unsigned)s->role >= BC_ROLE_COUNT)
             continue;
         bc_out_printf(out, "%s\n          {\"message\": {\"text\": \"%s\"}, \"frames\": [",
-                      first ? "" : ",", role_messages[role]);
-        frame_writer_t w = {out, true};
-        bc_frames_walk(f->stacks[role], write_stack_frame, &w);
+                      first ? "" : ",", role_messages[s->role]);
+        for (size_t k = 0; k < s->nframes; k++) {
+            const bc_frame_info_t *f = &s->frames[k];
+            bc_out_puts(out, k ? ",\n            {\"location\": " : "\n            {\"location\": ");
+            write_location(out, f, NULL);
+            if (f->module[0]) {
+                bc_out_puts(out, ", \"module\": ");
+                string(out, f->module);
+            }
+            bc_out_puts(out, "}");
+        }
         bc_out_puts(out, "]}");
         first = false;
     }
@@ -133,145 +113,183 @@ static void write_stacks(bc_out_t *out, const bc_finding_t *f)
 
 /* One code flow per stack, its locations in execution order: the
  * outermost call first, nestingLevel counting the calls below it. */
-static void write_code_flow(bc_out_t *out, bc_role_t role, bc_stack_t stack)
-{
-    bc_out_printf(out, "\n          {\"message\": {\"text\": \"%s\"}, \"threadFlows\": "
-                       "[{\"locations\": [",
-                  role_messages[role]);
-    unsigned level = 0;
-    for (uint32_t i = stack.nframes; i-- > 0;) {
-        bc_frame_info_t frames[BC_MAX_INLINE];
-        size_t n = bc_symbolize(stack.frames[i], frames, BC_MAX_INLINE);
-        for (size_t k = n; k-- > 0;) {
-            bc_out_puts(out, level ? ",\n            {\"location\": " : "\n            {\"location\": ");
-            write_location(out, &frames[k], NULL);
-            bc_out_printf(out, ", \"nestingLevel\": %u}", level);
-            level++;
-        }
-    }
-    bc_out_puts(out, "]}]}");
-}
-
-static void write_code_flows(bc_out_t *out, const bc_finding_t *f)
+static void write_code_flows(bc_out_t *out, const bc_sarif_result_t *res)
 {
     bool first = true;
     bc_out_puts(out, ",\n       \"codeFlows\": [");
-    for (int i = 0; i < BC_ROLE_COUNT; i++) {
-        bc_role_t role = bc_role_display_order[i];
-        bc_stack_t stack = f->stacks[role] ? bc_depot_get(f->stacks[role]) : (bc_stack_t){0, NULL};
-        if (stack.nframes == 0)
+    for (size_t i = 0; i < res->nstacks && i < BC_ROLE_COUNT; i++) {
+        const bc_sarif_stack_t *s = &res->stacks[i];
+        if (s->nframes == 0 || (unsigned)s->role >= BC_ROLE_COUNT)
             continue;
-        if (!first)
-            bc_out_puts(out, ",");
-        write_code_flow(out, role, stack);
+        bc_out_printf(out, "%s\n          {\"message\": {\"text\": \"%s\"}, \"threadFlows\": "
+                           "[{\"locations\": [",
+                      first ? "" : ",", role_messages[s->role]);
+        unsigned level = 0;
+        for (size_t k = s->nframes; k-- > 0; level++) {
+            bc_out_puts(out, level ? ",\n            {\"location\": " : "\n            {\"location\": ");
+            write_location(out, &s->frames[k], NULL);
+            bc_out_printf(out, ", \"nestingLevel\": %u}", level);
+        }
+        bc_out_puts(out, "]}]}");
         first = false;
     }
     bc_out_puts(out, "]");
 }
 
+static const char *kind_name(const bc_sarif_result_t *res)
+{
+    if (res->kind_name)
+        return res->kind_name;
+    return res->kind >= 0 && res->kind < BC_KIND_COUNT ? bc_kind_names[res->kind] : "unknown";
+}
+
 /* "Leak of N BSTR(s), B bytes, allocated in F." or "KIND: DETAIL (N
- * event(s))." then the sample, text-escaped. */
-static void write_message(bc_out_t *out, const bc_finding_t *f, const bc_frame_info_t *where,
-                          const bc_finding_info_t *info)
+ * event(s))." then the sample (text-escaped), the allocation numbers, the
+ * verdict and, in a merged log, the process. */
+static void write_message(bc_out_t *out, const bc_sarif_result_t *res)
 {
     char head[BC_DETAIL_MAX + 160];
     int n;
-    if (f->kind == BC_KIND_LEAK)
+    if (res->kind == BC_KIND_LEAK)
         n = snprintf(head, sizeof head, "Leak of %llu BSTR(s), %llu bytes, allocated",
-                     (unsigned long long)f->count, (unsigned long long)f->bytes);
+                     (unsigned long long)res->count, (unsigned long long)res->bytes);
     else
-        n = snprintf(head, sizeof head, "%s: %s (%llu event(s))", bc_kind_names[f->kind],
-                     f->detail, (unsigned long long)f->count);
+        n = snprintf(head, sizeof head, "%s: %s (%llu event(s))", kind_name(res),
+                     res->detail ? res->detail : "", (unsigned long long)res->count);
     bc_out_puts(out, "\"message\": {\"text\": \"");
     bc_out_json_chars(out, head, n > 0 ? strnlen(head, sizeof head) : 0);
-    if (f->kind == BC_KIND_LEAK && where && where->function) {
+    if (res->kind == BC_KIND_LEAK && res->where && res->where->function) {
         bc_out_puts(out, " in ");
-        bc_out_json_chars(out, where->function, strlen(where->function));
+        bc_out_json_chars(out, res->where->function, strlen(res->where->function));
     }
     bc_out_puts(out, ".");
-    if (f->sample_len) {
+    if (res->sample_len) {
         char sample[BC_SAMPLE_MAX * 4 + 1];
-        size_t len = bc_text_escape(f->sample, f->sample_len, sample, sizeof sample);
+        size_t len = bc_text_escape(res->sample, res->sample_len, sample, sizeof sample);
         bc_out_puts(out, " Sample: \\\"");
         bc_out_json_chars(out, sample, len);
         bc_out_puts(out, "\\\".");
     }
-    if (info && info->seq_first) {
-        if (f->kind == BC_KIND_LEAK && f->count > 1)
+    if (res->seq_first) {
+        if (res->kind == BC_KIND_LEAK && res->count > 1)
             bc_out_printf(out, " Allocations {%llu} to {%llu}.",
-                          (unsigned long long)info->seq_first,
-                          (unsigned long long)info->seq_last);
+                          (unsigned long long)res->seq_first, (unsigned long long)res->seq_last);
         else
-            bc_out_printf(out, " Allocation {%llu}.", (unsigned long long)info->seq_first);
+            bc_out_printf(out, " Allocation {%llu}.", (unsigned long long)res->seq_first);
     }
-    if (info && info->rule != BC_RULE_NONE) {
+    if (res->rule_text) {
         bc_out_puts(out, " Ownership: ");
-        bc_out_json_chars(out, info->rule_text, strlen(info->rule_text));
+        bc_out_json_chars(out, res->rule_text, strlen(res->rule_text));
         bc_out_puts(out, ".");
+    }
+    if (res->merged && res->pid > 0) {
+        bc_out_printf(out, " In process %d (", res->pid);
+        bc_out_json_chars(out, res->exe ? res->exe : "", res->exe ? strlen(res->exe) : 0);
+        bc_out_puts(out, ").");
+    } else if (res->merged) {
+        bc_out_puts(out, " Fixed since the baseline.");
     }
     bc_out_puts(out, "\"}");
 }
 
-static void write_result(bc_out_t *out, const bc_report_t *r, const bc_finding_t *f,
-                         const bc_finding_info_t *info)
+static void write_properties(bc_out_t *out, const bc_sarif_result_t *res)
 {
-    bc_out_printf(out, "\n      {\"ruleId\": \"%s\", \"ruleIndex\": %d, \"level\": \"error\",\n       ",
-                  bc_kind_names[f->kind], (int)f->kind);
-    bc_frame_info_t where;
-    bool located = bc_finding_primary_frame(f, &where);
-    write_message(out, f, located ? &where : NULL, info);
-    bc_out_puts(out, ",\n       \"locations\": [");
-    if (located) {
-        write_location(out, &where, where.module[0] ? where.module : r->exe);
-    } else {
-        bc_frame_info_t nowhere;
-        memset(&nowhere, 0, sizeof nowhere);
-        nowhere.module = "";
-        write_location(out, &nowhere, r->exe);
+    bc_out_puts(out, ",\n       \"properties\": {");
+    if (res->merged) {
+        bc_out_printf(out, "\"pid\": %d, \"exe\": ", res->pid);
+        string(out, res->exe ? res->exe : "");
+        bc_out_puts(out, ", ");
     }
-    bc_out_puts(out, "]");
-    char fingerprint[BC_FINGERPRINT_LEN];
-    bc_finding_fingerprint(f, fingerprint);
-    bc_out_printf(out, ",\n       \"partialFingerprints\": {\"bstrcheckFingerprint/v1\": \"%s\"}",
-                  fingerprint);
-    write_stacks(out, f);
-    write_code_flows(out, f);
-    bc_out_printf(out, ",\n       \"properties\": {\"count\": %llu, \"bytes\": %llu",
-                  (unsigned long long)f->count, (unsigned long long)f->bytes);
-    if (f->sample_len) {
+    bc_out_printf(out, "\"count\": %llu, \"bytes\": %llu", (unsigned long long)res->count,
+                  (unsigned long long)res->bytes);
+    if (res->sample_len) {
         bc_out_puts(out, ", \"sample\": ");
-        bc_out_json_string(out, f->sample, f->sample_len);
+        bc_out_json_string(out, res->sample, res->sample_len);
     }
-    if (info && info->seq_first && f->kind == BC_KIND_LEAK)
+    if (res->seq_first && res->kind == BC_KIND_LEAK)
         bc_out_printf(out, ", \"seq\": {\"first\": %llu, \"last\": %llu}",
-                      (unsigned long long)info->seq_first, (unsigned long long)info->seq_last);
-    else if (info && info->seq_first)
-        bc_out_printf(out, ", \"seq\": %llu", (unsigned long long)info->seq_first);
-    if (info && info->rule != BC_RULE_NONE)
-        bc_out_printf(out, ", \"rule\": \"%s\"", bc_rule_ids[info->rule]);
+                      (unsigned long long)res->seq_first, (unsigned long long)res->seq_last);
+    else if (res->seq_first)
+        bc_out_printf(out, ", \"seq\": %llu", (unsigned long long)res->seq_first);
+    if (res->rule_id) {
+        bc_out_puts(out, ", \"rule\": ");
+        string(out, res->rule_id);
+    }
     bc_out_puts(out, "}}");
 }
 
-static void write_invocation(bc_out_t *out, const bc_report_t *r)
+void bc_sarif_result(bc_sarif_writer_t *w, const bc_sarif_result_t *res)
 {
-    bc_out_printf(out, "  \"invocations\": [{\"executionSuccessful\": true, \"processId\": %d", r->pid);
-    if (r->exe[0]) {
+    bc_out_t *out = w->out;
+    if (w->nresults++)
+        bc_out_puts(out, ",");
+    bc_out_puts(out, "\n      {\"ruleId\": ");
+    string(out, kind_name(res));
+    if (res->kind >= 0 && res->kind < BC_KIND_COUNT)
+        bc_out_printf(out, ", \"ruleIndex\": %d", res->kind);
+    bc_out_puts(out, ", \"level\": \"error\",\n       ");
+    write_message(out, res);
+    /* a baseline's finding (merged, pid 0) has no executable to point at */
+    const char *exe = res->merged && res->pid <= 0 ? NULL : res->exe;
+    if (res->where || exe) {
+        bc_out_puts(out, ",\n       \"locations\": [");
+        if (res->where) {
+            const char *module = res->where->module;
+            write_location(out, res->where, module && module[0] ? module : exe);
+        } else {
+            bc_frame_info_t nowhere;
+            memset(&nowhere, 0, sizeof nowhere);
+            nowhere.module = "";
+            write_location(out, &nowhere, exe);
+        }
+        bc_out_puts(out, "]");
+    }
+    bc_out_puts(out, ",\n       \"partialFingerprints\": {\"bstrcheckFingerprint/v1\": ");
+    string(out, res->fingerprint ? res->fingerprint : "");
+    bc_out_puts(out, "}");
+    if (res->baseline_state)
+        bc_out_printf(out, ", \"baselineState\": \"%s\"", res->baseline_state);
+    write_stacks(out, res);
+    write_code_flows(out, res);
+    write_properties(out, res);
+}
+
+static void write_invocation(bc_out_t *out, const bc_sarif_run_t *run)
+{
+    bc_out_puts(out, "  \"invocations\": [{\"executionSuccessful\": true");
+    if (run->arguments) {
+        bc_out_puts(out, ", \"arguments\": [");
+        for (size_t i = 0; run->arguments[i]; i++) {
+            if (i)
+                bc_out_puts(out, ", ");
+            string(out, run->arguments[i]);
+        }
+        bc_out_puts(out, "]");
+    }
+    if (run->pid > 0)
+        bc_out_printf(out, ", \"processId\": %d", run->pid);
+    if (run->exe && run->exe[0]) {
         bc_out_puts(out, ", \"executableLocation\": {\"uri\": \"");
-        bc_out_file_uri(out, r->exe);
+        bc_out_file_uri(out, run->exe);
         bc_out_puts(out, "\"}");
     }
     char cwd[PATH_MAX];
-    if (getcwd(cwd, sizeof cwd) && cwd[0] == '/') {
+    if (run->working_directory && getcwd(cwd, sizeof cwd) && cwd[0] == '/') {
         /* code scanning makes absolute file URIs relative to this */
         bc_out_puts(out, ", \"workingDirectory\": {\"uri\": \"");
         bc_out_file_uri(out, cwd);
         bc_out_puts(out, cwd[1] ? "/\"}" : "\"}");
     }
+    if (run->has_exit_code)
+        bc_out_printf(out, ", \"exitCode\": %d", run->exit_code);
     bc_out_puts(out, "}],\n");
 }
 
-void bc_sarif_write(bc_out_t *out, const bc_report_t *r)
+void bc_sarif_begin(bc_sarif_writer_t *w, bc_out_t *out, const bc_sarif_run_t *run)
 {
+    w->out = out;
+    w->run = run;
+    w->nresults = 0;
     bc_out_puts(out, "{\"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n"
                      " \"version\": \"2.1.0\",\n"
                      " \"runs\": [{\n");
@@ -280,18 +298,21 @@ void bc_sarif_write(bc_out_t *out, const bc_report_t *r)
                   BC_VERSION, BC_VERSION);
     write_rules(out);
     bc_out_puts(out, "]}},\n");
-    write_invocation(out, r);
+    write_invocation(out, run);
     bc_out_puts(out, "  \"results\": [");
-    for (size_t i = 0; i < r->nfindings; i++) {
-        if (i)
-            bc_out_puts(out, ",");
-        write_result(out, r, &r->findings[i], r->info ? &r->info[i] : NULL);
-    }
-    bc_out_printf(out, "%s],\n", r->nfindings ? "\n  " : "");
-    bc_out_printf(out, "  \"properties\": {\"reason\": \"%s\", \"allocations\": %llu, "
-                       "\"frees\": %llu, \"leaked\": %llu, \"leakedBytes\": %llu, "
-                       "\"suppressed\": %llu}\n }]}\n",
-                  r->reason, (unsigned long long)r->allocations, (unsigned long long)r->frees,
-                  (unsigned long long)r->leaked, (unsigned long long)r->leaked_bytes,
-                  (unsigned long long)r->suppressed);
+}
+
+void bc_sarif_end(bc_sarif_writer_t *w)
+{
+    bc_out_t *out = w->out;
+    const bc_sarif_counts_t *c = w->run->counts;
+    bc_out_puts(out, w->nresults ? "\n  ]" : "]");
+    if (c)
+        bc_out_printf(out, ",\n  \"properties\": {\"reason\": \"%s\", \"allocations\": %llu, "
+                           "\"frees\": %llu, \"leaked\": %llu, \"leakedBytes\": %llu, "
+                           "\"suppressed\": %llu}",
+                      c->reason, (unsigned long long)c->allocations,
+                      (unsigned long long)c->frees, (unsigned long long)c->leaked,
+                      (unsigned long long)c->leaked_bytes, (unsigned long long)c->suppressed);
+    bc_out_puts(out, "\n }]}\n");
 }

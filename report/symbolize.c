@@ -5,9 +5,24 @@
  * libdw session can be closed after each report and a module unloaded
  * later still reads the same. C++ names are demangled by a private copy of
  * libstdc++'s __cxa_demangle, loaded at the first report with RTLD_LOCAL
- * (see find_demangler). Before a module is
- * dlclose()d, the shim resolves the stored addresses that lie in it
- * (bc_symbolize_range), so its frames still read right at exit.
+ * (see find_demangler).
+ *
+ * libdw is not linked: it and what it pulls in (libelf, libz, liblzma,
+ * libbz2) cost every process start-up time, and only a report needs them.
+ * It is dlopen()ed at the first symbolization, its functions resolved
+ * through one table (BC_LIBDW_FUNCTIONS). Without it, frames read
+ * module+offset (and the dynamic symbol's name, from dladdr).
+ *
+ * A module that is dlclose()d leaves a note (bc_symbolize_note_module):
+ * its path, load bias and build-id, read from memory. Its frames are
+ * resolved at report time, and only those a report shows, from its file,
+ * placed at the recorded bias; a file whose build-id no longer matches is
+ * not read.
+ *
+ * Debug files are looked up locally (build-id directory, then the
+ * .gnu_debuglink name beside the file and under /usr/lib/debug), never
+ * through debuginfod unless debuginfod=1: libdw's standard lookup asks the
+ * servers of DEBUGINFOD_URLS for every module without local debug info.
  *
  * The C library's start-up frames at the bottom of every stack
  * (__libc_start_call_main, start_thread, ...) are named from the symbol
@@ -18,21 +33,102 @@
 #include "report.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #if defined(__has_include)
 #if __has_include(<gnu/lib-names.h>)
 #include <gnu/lib-names.h> /* LIBC_SO, glibc's "libc.so.6" */
 #endif
 #endif
 #include <dwarf.h>
+#include <elf.h>
 #include <elfutils/libdwfl.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* Every libdw function the symbolizer calls; resolved by dlsym from
+ * libdw.so.1 (and libelf.so.1, its dependency). */
+#define BC_LIBDW_FUNCTIONS(X)                                                                  \
+    X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_end) X(dwfl_report_elf)     \
+    X(dwfl_linux_proc_report) X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo)    \
+    X(dwfl_build_id_find_debuginfo) X(dwfl_addrmodule) X(dwfl_module_addrdie)                \
+    X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_getdwarf) X(dwfl_module_addrname)   \
+    X(dwfl_module_build_id) X(dwarf_attr_integrate) X(dwarf_formstring) X(dwarf_attr)        \
+    X(dwarf_formudata) X(dwarf_getsrcfiles) X(dwarf_filesrc) X(dwarf_getscopes)              \
+    X(dwarf_offdie) X(dwarf_dieoffset) X(dwarf_getscopes_die) X(dwarf_tag)                   \
+    X(dwarf_formref_die) X(dwarf_diename) X(dwarf_aggregate_size) X(dwarf_hasattr)           \
+    X(dwarf_child) X(dwarf_siblingof)
+
+static struct libdw_functions {
+#define BC_LIBDW_FIELD(name) __typeof__(name) *name;
+    BC_LIBDW_FUNCTIONS(BC_LIBDW_FIELD)
+#undef BC_LIBDW_FIELD
+} dw;
+static bool libdw_loaded;
+static pthread_once_t libdw_once = PTHREAD_ONCE_INIT;
+
+#define BC_LIBDW_SONAME "libdw.so.1"
+
+static void load_libdw(void)
+{
+    /* RTLD_LOCAL: nothing of it joins the program's global scope. The
+     * handle is kept for the life of the process. */
+    void *handle = dlopen(BC_LIBDW_SONAME, RTLD_LAZY | RTLD_LOCAL);
+    const char *missing = NULL;
+    char why[256] = "";
+    if (!handle) {
+        const char *err = dlerror();
+        snprintf(why, sizeof why, "%s", err ? err : "not found");
+    }
+#define BC_LIBDW_RESOLVE(name)                                                                 \
+    if (handle && !missing) {                                                                  \
+        void *sym = dlsym(handle, #name);                                                      \
+        if (!sym)                                                                              \
+            missing = #name;                                                                   \
+        memcpy(&dw.name, &sym, sizeof dw.name);                                                \
+    }
+    BC_LIBDW_FUNCTIONS(BC_LIBDW_RESOLVE)
+#undef BC_LIBDW_RESOLVE
+    if (handle && missing)
+        snprintf(why, sizeof why, "%s has no %s", BC_LIBDW_SONAME, missing);
+    if (!handle || missing) {
+        bc_warn("cannot load libdw (%s): frames show module+offset, without source files and lines "
+                "(install libdw1 / elfutils-libs)",
+                why);
+        return;
+    }
+    libdw_loaded = true;
+}
+
+/* Load libdw once, before any lock of the symbolizer is taken. */
+static bool have_libdw(void)
+{
+    pthread_once(&libdw_once, load_libdw);
+    return libdw_loaded;
+}
+
+/* A module that was dlclose()d while stored stacks pointed into it. */
+struct bc_module_note {
+    struct bc_module_note *next;
+    uintptr_t lo, hi;  /* the extent it had */
+    uintptr_t bias;    /* its load bias */
+    uintptr_t fbase;   /* dladdr's base, which frame offsets count from */
+    unsigned char build_id[64];
+    size_t build_id_len; /* 0: none read */
+    bool tried;          /* the file was opened (or could not be) this session */
+    bool warned;
+    Dwfl *dwfl;          /* its own session: the range may hold another module now */
+    Dwfl_Module *mod;
+    char path[];
+};
+
 typedef struct symbol_entry {
     UT_hash_handle hh;
     uintptr_t ra; /* key */
+    bc_module_note_t *unloaded; /* set: RA lay in this module, since unloaded */
+    bool resolved;              /* false: FRAMES still to fill (from UNLOADED) */
     size_t nframes;
     bc_frame_info_t frames[BC_MAX_INLINE];
     bool shape_done;
@@ -42,6 +138,7 @@ typedef struct symbol_entry {
 static symbol_entry_t *symbol_cache;
 static pthread_mutex_t symbol_lock = PTHREAD_MUTEX_INITIALIZER;
 static Dwfl *dwfl;
+static bc_module_note_t *unloaded_modules; /* under symbol_lock */
 static char *debuginfo_path;
 static bc_symbolize_stats_t stats;
 
@@ -102,32 +199,132 @@ const char *bc_exe_path(void)
     return path;
 }
 
+/* The standard CRC-32 of FD's contents, as .gnu_debuglink records it. */
+static bool file_crc32(int fd, uint32_t *out)
+{
+    static uint32_t table[256];
+    if (!table[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+            table[i] = c;
+        }
+    uint32_t crc = 0xFFFFFFFFu;
+    unsigned char buf[16384];
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < got; i++)
+            crc = table[(crc ^ buf[i]) & 0xFF] ^ (crc >> 8);
+    *out = ~crc;
+    return got == 0;
+}
+
+/* The debug file of a module, found on this machine only: libdw's
+ * build-id lookup (the .build-id directories under the debuginfo path),
+ * then the .gnu_debuglink name beside the file, in its .debug directory,
+ * and under /usr/lib/debug, checked by CRC. Unlike
+ * dwfl_standard_find_debuginfo, never asks a debuginfod server. */
+static int local_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+                           Dwarf_Addr base, const char *file_name, const char *debuglink,
+                           GElf_Word crc, char **debuginfo_file_name)
+{
+    int fd = dw.dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink,
+                                             crc, debuginfo_file_name);
+    if (fd >= 0 || !file_name || !debuglink || !debuglink[0] || crc == 0)
+        return fd;
+    const char *slash = strrchr(file_name, '/');
+    int dirlen = slash ? (int)(slash - file_name) : 0;
+    static const char *const forms[] = {"%.*s/%s", "%.*s/.debug/%s", "/usr/lib/debug%.*s/%s"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char candidate[PATH_MAX];
+        int n = snprintf(candidate, sizeof candidate, forms[i], dirlen, file_name, debuglink);
+        if (n <= 0 || (size_t)n >= sizeof candidate || strcmp(candidate, file_name) == 0)
+            continue;
+        fd = open(candidate, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        uint32_t got;
+        if (file_crc32(fd, &got) && got == crc && lseek(fd, 0, SEEK_SET) == 0) {
+            *debuginfo_file_name = strdup(candidate);
+            return fd;
+        }
+        close(fd);
+    }
+    return -1;
+}
+
+static const Dwfl_Callbacks *callbacks(void)
+{
+    static Dwfl_Callbacks cb;
+    if (!cb.find_elf) {
+        cb.find_debuginfo = bc_opt.debuginfod ? dw.dwfl_standard_find_debuginfo : local_debuginfo;
+        cb.debuginfo_path = &debuginfo_path;
+        cb.find_elf = dw.dwfl_linux_proc_find_elf;
+    }
+    return &cb;
+}
+
+/* The session over the modules loaded now. */
 static Dwfl *session(void)
 {
-    static const Dwfl_Callbacks callbacks = {
-        .find_elf = dwfl_linux_proc_find_elf,
-        .find_debuginfo = dwfl_standard_find_debuginfo,
-        .debuginfo_path = &debuginfo_path,
-    };
     if (dwfl)
         return dwfl;
-    dwfl = dwfl_begin(&callbacks);
+    if (!libdw_loaded)
+        return NULL;
+    dwfl = dw.dwfl_begin(callbacks());
     if (!dwfl)
         return NULL;
-    dwfl_report_begin(dwfl);
-    if (dwfl_linux_proc_report(dwfl, getpid()) != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0) {
-        dwfl_end(dwfl);
+    dw.dwfl_report_begin(dwfl);
+    if (dw.dwfl_linux_proc_report(dwfl, getpid()) != 0 || dw.dwfl_report_end(dwfl, NULL, NULL) != 0) {
+        dw.dwfl_end(dwfl);
         dwfl = NULL;
     }
     return dwfl;
+}
+
+/* NOTE's module, read from its file and placed at its old bias; NULL when
+ * the file is gone or is not the module that was loaded (build-id). */
+static Dwfl_Module *unloaded_session(bc_module_note_t *note)
+{
+    if (note->tried || !libdw_loaded)
+        return note->mod;
+    note->tried = true;
+    note->dwfl = dw.dwfl_begin(callbacks());
+    if (!note->dwfl)
+        return NULL;
+    dw.dwfl_report_begin(note->dwfl);
+    /* add_p_vaddr: the segments' p_vaddr plus BIAS, as the loader placed them */
+    note->mod = dw.dwfl_report_elf(note->dwfl, note->path, note->path, -1, note->bias, true);
+    dw.dwfl_report_end(note->dwfl, NULL, NULL);
+    const unsigned char *bits = NULL;
+    GElf_Addr vaddr;
+    int len = note->mod ? dw.dwfl_module_build_id(note->mod, &bits, &vaddr) : 0;
+    if (note->mod && note->build_id_len &&
+        (len != (int)note->build_id_len || memcmp(bits, note->build_id, note->build_id_len) != 0)) {
+        if (!note->warned)
+            bc_warn("%s changed on disk after it was unloaded (its build-id differs): its frames "
+                    "show module+offset",
+                    note->path);
+        note->warned = true;
+        note->mod = NULL;
+    }
+    return note->mod;
 }
 
 void bc_symbolize_end(void)
 {
     pthread_mutex_lock(&symbol_lock);
     if (dwfl)
-        dwfl_end(dwfl);
+        dw.dwfl_end(dwfl);
     dwfl = NULL;
+    for (bc_module_note_t *note = unloaded_modules; note; note = note->next) {
+        if (note->dwfl)
+            dw.dwfl_end(note->dwfl);
+        note->dwfl = NULL;
+        note->mod = NULL;
+        note->tried = false;
+    }
     pthread_mutex_unlock(&symbol_lock);
 }
 
@@ -137,11 +334,11 @@ static char *scope_name(Dwarf_Die *die)
 {
     Dwarf_Attribute attr;
     const char *name = NULL;
-    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
-        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
-        name = dwarf_formstring(&attr);
-    if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
-        name = dwarf_formstring(&attr);
+    if (dw.dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+        dw.dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+        name = dw.dwarf_formstring(&attr);
+    if (!name && dw.dwarf_attr_integrate(die, DW_AT_name, &attr))
+        name = dw.dwarf_formstring(&attr);
     return nice_name(name);
 }
 
@@ -153,7 +350,7 @@ static char *source_path(Dwarf_Die *cu, const char *name)
         return NULL;
     char joined[PATH_MAX];
     Dwarf_Attribute attr;
-    const char *dir = dwarf_attr(cu, DW_AT_comp_dir, &attr) ? dwarf_formstring(&attr) : NULL;
+    const char *dir = dw.dwarf_attr(cu, DW_AT_comp_dir, &attr) ? dw.dwarf_formstring(&attr) : NULL;
     if (name[0] == '/' || !dir)
         snprintf(joined, sizeof joined, "%s", name);
     else
@@ -202,11 +399,11 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *inlined, char **file, int *line)
     size_t nfiles;
     *file = NULL;
     *line = 0;
-    if (dwarf_attr(inlined, DW_AT_call_line, &attr) && dwarf_formudata(&attr, &lineno) == 0)
+    if (dw.dwarf_attr(inlined, DW_AT_call_line, &attr) && dw.dwarf_formudata(&attr, &lineno) == 0)
         *line = (int)lineno;
-    if (dwarf_attr(inlined, DW_AT_call_file, &attr) && dwarf_formudata(&attr, &index) == 0 &&
-        dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && index < nfiles) {
-        *file = source_path(cu, dwarf_filesrc(files, index, NULL, NULL));
+    if (dw.dwarf_attr(inlined, DW_AT_call_file, &attr) && dw.dwarf_formudata(&attr, &index) == 0 &&
+        dw.dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && index < nfiles) {
+        *file = source_path(cu, dw.dwarf_filesrc(files, index, NULL, NULL));
     }
 }
 
@@ -215,33 +412,33 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *inlined, char **file, int *line)
 static size_t resolve_dwarf(Dwfl_Module *mod, uintptr_t pc, bc_frame_info_t *frames)
 {
     Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias);
+    Dwarf_Die *cu = dw.dwfl_module_addrdie(mod, pc, &bias);
     if (!cu)
         return 0;
     char *file = NULL;
     int line = 0;
-    Dwfl_Line *src = dwfl_module_getsrc(mod, pc);
+    Dwfl_Line *src = dw.dwfl_module_getsrc(mod, pc);
     if (src) {
-        file = source_path(cu, dwfl_lineinfo(src, NULL, &line, NULL, NULL, NULL));
+        file = source_path(cu, dw.dwfl_lineinfo(src, NULL, &line, NULL, NULL, NULL));
     }
     /* dwarf_getscopes follows an inlined call into the abstract definition
      * of what was inlined; the chain of real containers (inlined calls up
      * to the function that holds them) comes from dwarf_getscopes_die on
      * the innermost scope, as eu-addr2line -i does. */
     Dwarf_Die *scopes = NULL;
-    int nscopes = dwarf_getscopes(cu, pc - bias, &scopes);
+    int nscopes = dw.dwarf_getscopes(cu, pc - bias, &scopes);
     if (nscopes > 0) {
         Dwarf_Die innermost;
         Dwarf_Addr dwarf_bias;
-        Dwarf *dwarf = dwfl_module_getdwarf(mod, &dwarf_bias);
-        bool found = dwarf && dwarf_offdie(dwarf, dwarf_dieoffset(&scopes[0]), &innermost);
+        Dwarf *dwarf = dw.dwfl_module_getdwarf(mod, &dwarf_bias);
+        bool found = dwarf && dw.dwarf_offdie(dwarf, dw.dwarf_dieoffset(&scopes[0]), &innermost);
         free(scopes);
         scopes = NULL;
-        nscopes = found ? dwarf_getscopes_die(&innermost, &scopes) : 0;
+        nscopes = found ? dw.dwarf_getscopes_die(&innermost, &scopes) : 0;
     }
     size_t n = 0;
     for (int i = 0; i < nscopes && n < BC_MAX_INLINE; i++) {
-        int tag = dwarf_tag(&scopes[i]);
+        int tag = dw.dwarf_tag(&scopes[i]);
         if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
             continue;
         frames[n].function = scope_name(&scopes[i]);
@@ -269,7 +466,7 @@ static size_t resolve_dwarf(Dwfl_Module *mod, uintptr_t pc, bc_frame_info_t *fra
  * copy, demangled. */
 static char *symtab_name(Dwfl_Module *mod, uintptr_t pc)
 {
-    const char *name = dwfl_module_addrname(mod, pc);
+    const char *name = dw.dwfl_module_addrname(mod, pc);
     const char *at = name ? strchr(name, '@') : NULL;
     if (!at || at == name)
         return nice_name(name);
@@ -322,7 +519,9 @@ static void *libc_base(void)
     return base;
 }
 
-static size_t resolve(uintptr_t ra, bc_frame_info_t *frames)
+/* Resolve RA into FRAMES: from the modules loaded now, or, when UNLOADED
+ * is set, from that unloaded module's file. */
+static size_t resolve(uintptr_t ra, bc_module_note_t *unloaded, bc_frame_info_t *frames)
 {
     memset(frames, 0, BC_MAX_INLINE * sizeof *frames);
     bc_frame_info_t base;
@@ -332,17 +531,24 @@ static size_t resolve(uintptr_t ra, bc_frame_info_t *frames)
     Dl_info dl;
     const char *dl_name = NULL;
     void *module_base = NULL;
-    if (dladdr((void *)base.pc, &dl) && dl.dli_fbase) {
-        module_base = dl.dli_fbase;
-        base.offset = base.pc - (uintptr_t)dl.dli_fbase;
-        /* The main program's map has an empty or relative name. */
-        base.module = strdup(dl.dli_fname && dl.dli_fname[0] == '/' ? dl.dli_fname
-                                                                      : bc_exe_path());
-        dl_name = dl.dli_sname;
+    Dwfl_Module *mod = NULL;
+    if (unloaded) {
+        base.offset = base.pc - unloaded->fbase;
+        base.module = unloaded->path; /* the note is never freed */
+        mod = unloaded_session(unloaded);
+    } else {
+        if (dladdr((void *)base.pc, &dl) && dl.dli_fbase) {
+            module_base = dl.dli_fbase;
+            base.offset = base.pc - (uintptr_t)dl.dli_fbase;
+            /* The main program's map has an empty or relative name. */
+            base.module = strdup(dl.dli_fname && dl.dli_fname[0] == '/' ? dl.dli_fname
+                                                                          : bc_exe_path());
+            dl_name = dl.dli_sname;
+        }
+        Dwfl *d = session();
+        mod = d ? dw.dwfl_addrmodule(d, base.pc) : NULL;
     }
     size_t n = 0;
-    Dwfl *d = session();
-    Dwfl_Module *mod = d ? dwfl_addrmodule(d, base.pc) : NULL;
     /* libc's frames are named from the symbol table first, to spot its
      * start-up code before anything reads libc's DWARF. */
     char *symbol = NULL;
@@ -377,6 +583,7 @@ static size_t resolve(uintptr_t ra, bc_frame_info_t *frames)
 
 size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max)
 {
+    have_libdw(); /* dlopen, before the lock */
     pthread_mutex_lock(&symbol_lock);
     symbol_entry_t *e = NULL;
     HASH_FIND(hh, symbol_cache, &ra, sizeof ra, e);
@@ -390,8 +597,12 @@ size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max)
             return 1;
         }
         e->ra = ra;
-        e->nframes = resolve(ra, e->frames);
+        e->nframes = resolve(ra, NULL, e->frames);
+        e->resolved = true;
         HASH_ADD(hh, symbol_cache, ra, sizeof e->ra, e);
+    } else if (!e->resolved) {
+        e->nframes = resolve(ra, e->unloaded, e->frames);
+        e->resolved = true;
     }
     size_t n = e->nframes < max ? e->nframes : max;
     memcpy(out, e->frames, n * sizeof *out);
@@ -406,7 +617,7 @@ size_t bc_symbolize(uintptr_t ra, bc_frame_info_t *out, size_t max)
 static bool type_of(Dwarf_Die *die, Dwarf_Die *out)
 {
     Dwarf_Attribute attr;
-    return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, out);
+    return dw.dwarf_attr_integrate(die, DW_AT_type, &attr) && dw.dwarf_formref_die(&attr, out);
 }
 
 static bool is_cv(int tag)
@@ -419,9 +630,9 @@ static bool is_cv(int tag)
 static bool is_bstr(Dwarf_Die t)
 {
     for (int depth = 0; depth < 16; depth++) {
-        int tag = dwarf_tag(&t);
+        int tag = dw.dwarf_tag(&t);
         if (tag == DW_TAG_typedef) {
-            const char *name = dwarf_diename(&t);
+            const char *name = dw.dwarf_diename(&t);
             return name && strcmp(name, "BSTR") == 0;
         }
         if (!is_cv(tag) || !type_of(&t, &t))
@@ -435,7 +646,7 @@ static bool is_bstr(Dwarf_Die t)
 static bool strip_type(Dwarf_Die *t, bool *constant)
 {
     for (int depth = 0; depth < 32; depth++) {
-        int tag = dwarf_tag(t);
+        int tag = dw.dwarf_tag(t);
         if (tag == DW_TAG_const_type && constant)
             *constant = true;
         if (tag != DW_TAG_typedef && !is_cv(tag))
@@ -456,7 +667,7 @@ static bool is_pointer_tag(int tag)
 static bool is_bstr_ref(Dwarf_Die t)
 {
     Dwarf_Die pointee;
-    return strip_type(&t, NULL) && is_pointer_tag(dwarf_tag(&t)) && type_of(&t, &pointee) &&
+    return strip_type(&t, NULL) && is_pointer_tag(dw.dwarf_tag(&t)) && type_of(&t, &pointee) &&
            is_bstr(pointee);
 }
 
@@ -464,8 +675,8 @@ static bool is_bstr_ref(Dwarf_Die t)
 static bool is_byte(Dwarf_Die t)
 {
     Dwarf_Word size = 0;
-    return strip_type(&t, NULL) && dwarf_tag(&t) == DW_TAG_base_type &&
-           dwarf_aggregate_size(&t, &size) == 0 && size == 1;
+    return strip_type(&t, NULL) && dw.dwarf_tag(&t) == DW_TAG_base_type &&
+           dw.dwarf_aggregate_size(&t, &size) == 0 && size == 1;
 }
 
 /* Could a value of type T carry a BSTR out of a function (a parameter
@@ -476,7 +687,7 @@ static bool is_channel(Dwarf_Die t)
 {
     if (!strip_type(&t, NULL))
         return false; /* void */
-    int tag = dwarf_tag(&t);
+    int tag = dw.dwarf_tag(&t);
     if (tag == DW_TAG_base_type || tag == DW_TAG_enumeration_type)
         return false;
     if (!is_pointer_tag(tag))
@@ -493,7 +704,7 @@ static bool is_channel(Dwarf_Die t)
     if (is_byte(target))
         return false;
     Dwarf_Die inner;
-    if (is_pointer_tag(dwarf_tag(&target)) && type_of(&target, &inner) && is_byte(inner))
+    if (is_pointer_tag(dw.dwarf_tag(&target)) && type_of(&target, &inner) && is_byte(inner))
         return false; /* char ** */
     return true;
 }
@@ -509,25 +720,25 @@ static bool holds_bstr(Dwarf_Die t, int depth)
         return true;
     if (!strip_type(&t, NULL))
         return false;
-    int tag = dwarf_tag(&t);
+    int tag = dw.dwarf_tag(&t);
     if (tag == DW_TAG_array_type) {
         Dwarf_Die element;
         return type_of(&t, &element) && holds_bstr(element, depth + 1);
     }
     if (tag != DW_TAG_structure_type && tag != DW_TAG_class_type && tag != DW_TAG_union_type)
         return false;
-    if (dwarf_hasattr(&t, DW_AT_declaration))
+    if (dw.dwarf_hasattr(&t, DW_AT_declaration))
         return true; /* its members are not known here */
     Dwarf_Die child;
-    if (dwarf_child(&t, &child) != 0)
+    if (dw.dwarf_child(&t, &child) != 0)
         return false;
     do {
-        int ctag = dwarf_tag(&child);
+        int ctag = dw.dwarf_tag(&child);
         Dwarf_Die type;
         if ((ctag == DW_TAG_member || ctag == DW_TAG_inheritance) && type_of(&child, &type) &&
             holds_bstr(type, depth + 1))
             return true;
-    } while (dwarf_siblingof(&child, &child) == 0);
+    } while (dw.dwarf_siblingof(&child, &child) == 0);
     return false;
 }
 
@@ -539,7 +750,7 @@ static bool is_bstr_channel(Dwarf_Die t)
 {
     if (is_bstr_ref(t))
         return true;
-    if (!strip_type(&t, NULL) || !is_pointer_tag(dwarf_tag(&t)))
+    if (!strip_type(&t, NULL) || !is_pointer_tag(dw.dwarf_tag(&t)))
         return false;
     Dwarf_Die pointee;
     if (!type_of(&t, &pointee))
@@ -552,14 +763,14 @@ static bool is_bstr_channel(Dwarf_Die t)
         return false;
     if (holds_bstr(pointee, 0))
         return true;
-    if (!is_pointer_tag(dwarf_tag(&target)))
+    if (!is_pointer_tag(dw.dwarf_tag(&target)))
         return false;
     Dwarf_Die inner;
     if (!type_of(&target, &inner) || !strip_type(&inner, NULL))
         return true; /* void ** */
     Dwarf_Word size = 0;
-    if (dwarf_tag(&inner) == DW_TAG_base_type)
-        return dwarf_aggregate_size(&inner, &size) != 0 || size > 1; /* wchar_t ** */
+    if (dw.dwarf_tag(&inner) == DW_TAG_base_type)
+        return dw.dwarf_aggregate_size(&inner, &size) != 0 || size > 1; /* wchar_t ** */
     return holds_bstr(inner, 0); /* Data **: a new Data with a BSTR in it */
 }
 
@@ -568,7 +779,7 @@ static bool is_bstr_return(Dwarf_Die t)
 {
     if (holds_bstr(t, 0))
         return true;
-    if (!strip_type(&t, NULL) || !is_pointer_tag(dwarf_tag(&t)))
+    if (!strip_type(&t, NULL) || !is_pointer_tag(dw.dwarf_tag(&t)))
         return false;
     Dwarf_Die pointee;
     return !type_of(&t, &pointee) || holds_bstr(pointee, 0);
@@ -579,10 +790,10 @@ static int shape_parameters(Dwarf_Die *fn, bc_function_shape_t *shape)
 {
     Dwarf_Die child;
     int params = 0;
-    if (dwarf_child(fn, &child) != 0)
+    if (dw.dwarf_child(fn, &child) != 0)
         return 0;
     do {
-        int tag = dwarf_tag(&child);
+        int tag = dw.dwarf_tag(&child);
         if (tag == DW_TAG_unspecified_parameters) {
             shape->may_hand_on = true;
             shape->bstr_channel = true;
@@ -604,24 +815,24 @@ static int shape_parameters(Dwarf_Die *fn, bc_function_shape_t *shape)
             if (is_channel(type))
                 shape->may_hand_on = true;
         }
-    } while (dwarf_siblingof(&child, &child) == 0);
+    } while (dw.dwarf_siblingof(&child, &child) == 0);
     return params;
 }
 
-static void shape_of(uintptr_t ra, bc_function_shape_t *shape)
+static void shape_of(uintptr_t ra, bc_module_note_t *unloaded, bc_function_shape_t *shape)
 {
     memset(shape, 0, sizeof *shape);
     uintptr_t pc = ra - 1;
-    Dwfl *d = session();
-    Dwfl_Module *mod = d ? dwfl_addrmodule(d, pc) : NULL;
+    Dwfl *d = unloaded ? NULL : session();
+    Dwfl_Module *mod = unloaded ? unloaded_session(unloaded) : d ? dw.dwfl_addrmodule(d, pc) : NULL;
     Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : NULL;
+    Dwarf_Die *cu = mod ? dw.dwfl_module_addrdie(mod, pc, &bias) : NULL;
     if (!cu)
         return;
     Dwarf_Die *scopes = NULL;
-    int nscopes = dwarf_getscopes(cu, pc - bias, &scopes);
+    int nscopes = dw.dwarf_getscopes(cu, pc - bias, &scopes);
     for (int i = 0; i < nscopes; i++) {
-        int tag = dwarf_tag(&scopes[i]);
+        int tag = dw.dwarf_tag(&scopes[i]);
         if (tag == DW_TAG_inlined_subroutine)
             break; /* an inlined call: no shape */
         if (tag != DW_TAG_subprogram)
@@ -638,8 +849,8 @@ static void shape_of(uintptr_t ra, bc_function_shape_t *shape)
             /* a concrete copy may leave its parameters to the abstract one */
             Dwarf_Attribute attr;
             Dwarf_Die origin;
-            if (dwarf_attr(&fn, DW_AT_abstract_origin, &attr) &&
-                dwarf_formref_die(&attr, &origin))
+            if (dw.dwarf_attr(&fn, DW_AT_abstract_origin, &attr) &&
+                dw.dwarf_formref_die(&attr, &origin))
                 shape_parameters(&origin, shape);
         }
         break;
@@ -658,7 +869,7 @@ bc_function_shape_t bc_symbolize_shape(uintptr_t ra)
     if (e && e->shape_done) {
         shape = e->shape;
     } else {
-        shape_of(ra, &shape);
+        shape_of(ra, e ? e->unloaded : NULL, &shape);
         if (e) {
             e->shape = shape;
             e->shape_done = true;
@@ -676,26 +887,111 @@ bc_symbolize_stats_t bc_symbolize_stats(void)
     return copy;
 }
 
-typedef struct address_range {
-    uintptr_t lo, hi;
-} address_range_t;
+/* The loaded module that holds LO, found with dl_iterate_phdr. */
+typedef struct note_search {
+    uintptr_t lo;
+    bc_module_note_t *note;
+} note_search_t;
 
-static void symbolize_stack_in_range(bc_stack_id_t id, bc_stack_t stack, void *arg)
+/* The build-id note among a module's PT_NOTE segments (mapped memory). */
+static void read_build_id(struct dl_phdr_info *info, bc_module_note_t *note)
 {
-    (void)id;
-    const address_range_t *range = arg;
-    for (uint32_t i = 0; i < stack.nframes; i++) {
-        uintptr_t pc = stack.frames[i] - 1; /* what resolve() looks up */
-        if (pc >= range->lo && pc < range->hi) {
-            bc_frame_info_t frame;
-            bc_symbolize(stack.frames[i], &frame, 1); /* fills the cache */
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        uintptr_t p = info->dlpi_addr + ph->p_vaddr, end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            uintptr_t name = p + sizeof *nh;
+            uintptr_t desc = name + ((nh->n_namesz + 3u) & ~3u);
+            uintptr_t next = desc + ((nh->n_descsz + 3u) & ~3u);
+            if (next > end || next <= p)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+                memcmp((const void *)name, "GNU", 4) == 0 && nh->n_descsz > 0 &&
+                nh->n_descsz <= sizeof note->build_id) {
+                memcpy(note->build_id, (const void *)desc, nh->n_descsz);
+                note->build_id_len = nh->n_descsz;
+                return;
+            }
+            p = next;
         }
     }
 }
 
-void bc_symbolize_range(uintptr_t lo, uintptr_t hi)
+static int find_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    address_range_t range = {lo, hi};
-    bc_depot_foreach(symbolize_stack_in_range, &range);
-    bc_symbolize_end();
+    (void)size;
+    note_search_t *s = arg;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type != PT_LOAD || s->lo < start || s->lo >= start + ph->p_memsz)
+            continue;
+        const char *name = info->dlpi_name ? info->dlpi_name : "";
+        size_t len = strlen(name);
+        s->note = calloc(1, sizeof *s->note + len + 1);
+        if (s->note) {
+            memcpy(s->note->path, name, len + 1);
+            s->note->bias = info->dlpi_addr;
+            read_build_id(info, s->note);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+bc_module_note_t *bc_symbolize_note_module(uintptr_t lo, uintptr_t hi)
+{
+    note_search_t s = {lo, NULL};
+    dl_iterate_phdr(find_module, &s);
+    Dl_info dl;
+    if (!s.note || !s.note->path[0] || !dladdr((void *)lo, &dl) || !dl.dli_fbase) {
+        free(s.note); /* the main program is never unloaded; no name, no file to read */
+        return NULL;
+    }
+    s.note->lo = lo;
+    s.note->hi = hi;
+    s.note->fbase = (uintptr_t)dl.dli_fbase;
+    return s.note;
+}
+
+static void mark_unloaded(bc_stack_t stack, bc_module_note_t *note)
+{
+    for (uint32_t i = 0; i < stack.nframes; i++) {
+        uintptr_t ra = stack.frames[i], pc = ra - 1; /* what resolve() looks up */
+        if (pc < note->lo || pc >= note->hi)
+            continue;
+        symbol_entry_t *e = NULL;
+        HASH_FIND(hh, symbol_cache, &ra, sizeof ra, e);
+        if (e)
+            continue; /* resolved while the module was there */
+        e = calloc(1, sizeof *e);
+        if (!e)
+            return;
+        e->ra = ra;
+        e->unloaded = note;
+        HASH_ADD(hh, symbol_cache, ra, sizeof e->ra, e);
+        if (!BC_HASH_ADDED(e)) {
+            free(e);
+            return;
+        }
+    }
+}
+
+void bc_symbolize_module_gone(bc_module_note_t *note, uint32_t stacks)
+{
+    if (!note)
+        return;
+    pthread_mutex_lock(&symbol_lock);
+    for (bc_stack_id_t id = 1; id <= stacks; id++)
+        mark_unloaded(bc_depot_get(id), note);
+    note->next = unloaded_modules;
+    unloaded_modules = note;
+    /* the live session's view of the loaded modules is stale now */
+    if (dwfl)
+        dw.dwfl_end(dwfl);
+    dwfl = NULL;
+    pthread_mutex_unlock(&symbol_lock);
 }

@@ -359,7 +359,8 @@ def case_sarif(t):
     r = launch(sh("$S leak_groups; $S double_free; exit 0"), sarif=True)
     log = r.sarif or {}
     t.eq(log.get("version"), "2.1.0", "version 2.1.0")
-    t.ok("sarif-schema-2.1.0" in log.get("$schema", ""), "$schema", log.get("$schema"))
+    t.ok("sarif" in log.get("$schema", "") and "2.1.0" in log.get("$schema", ""), "$schema",
+         log.get("$schema"))
     runs = log.get("runs", [])
     t.eq(len(runs), 1, "one run")
     run = runs[0] if runs else {}
@@ -390,6 +391,37 @@ def case_sarif(t):
     inv = run.get("invocations", [{}])[0]
     t.eq(inv.get("exitCode"), 23, "invocation exit code")
     t.eq(inv.get("executionSuccessful"), True, "executionSuccessful")
+
+
+def case_sarif_matches_shim(t):
+    """The shim's per-process SARIF and the launcher's merged SARIF come from one
+    writer: the same rules, and for each finding the same location, stacks and
+    code flows; the merged message adds the process."""
+    from run import sarif_validator, schema_errors
+    shim_dir = workdir("bstrcheck-lt-shim-")
+    r = launch([SCENARIOS, "mixed"], [f"--sarif_path={shim_dir}/shim.%p.sarif"], sarif=True)
+    shim_files = glob.glob(os.path.join(shim_dir, "shim.*.sarif"))
+    if not t.eq(len(shim_files), 1, "the shim wrote its own SARIF", r.stderr):
+        return
+    with open(shim_files[0], encoding="utf-8") as f:
+        shim = json.load(f)
+    merged = r.sarif or {"runs": [{}]}
+    shim_run, merged_run = shim["runs"][0], merged["runs"][0]
+    t.eq(merged_run.get("tool", {}).get("driver", {}).get("rules"),
+         shim_run["tool"]["driver"]["rules"], "identical rules")
+    validator, which = sarif_validator()
+    t.eq(schema_errors(validator, merged), [], f"the merged log passes {which}")
+    shim_results = {x["partialFingerprints"]["bstrcheckFingerprint/v1"]: x
+                    for x in shim_run["results"]}
+    merged_results = merged_run.get("results", [])
+    t.eq(len(merged_results), len(shim_results), "one merged result per shim result")
+    pid = (r.processes() or [{}])[0].get("pid")
+    for res in merged_results:
+        mine = shim_results.get(res["partialFingerprints"]["bstrcheckFingerprint/v1"], {})
+        for key in ("ruleId", "ruleIndex", "locations", "stacks", "codeFlows"):
+            t.eq(res.get(key), mine.get(key), f"{res['ruleId']}: the same {key}")
+        t.eq(res["message"]["text"], mine.get("message", {}).get("text", "") +
+             f" In process {pid} ({SCENARIOS}).", f"{res['ruleId']}: the message, and the process")
 
 
 def case_bad_reports(t):

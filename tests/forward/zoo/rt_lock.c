@@ -66,6 +66,34 @@ unsigned SysStringLen(BSTR b)
     return b ? zoo_hdr(b)->bytes / 2 : 0;
 }
 
+#ifdef ZOO_REENTER
+/* Case 10b: the free also journals itself, making and freeing a scratch
+ * BSTR through the PLT while holding the lock (only the outermost free, or
+ * it would never end). Under the shim, a free that leaves the quarantine
+ * runs this: the runtime calls back into the shim from inside the shim's
+ * own eviction. */
+static __thread int journaling;
+void SysFreeString(BSTR b);
+
+static void journal(unsigned bytes)
+{
+    if (journaling)
+        return;
+    journaling = 1;
+    OLECHAR note[2] = {(OLECHAR)('a' + bytes % 26), 0};
+    BSTR scratch = SysAllocStringLen(note, 1);
+    if (SysStringLen(scratch) != 1)
+        abort();
+    SysFreeString(scratch);
+    journaling = 0;
+}
+#else
+static void journal(unsigned bytes)
+{
+    (void)bytes;
+}
+#endif
+
 void SysFreeString(BSTR b)
 {
     if (!b)
@@ -75,6 +103,7 @@ void SysFreeString(BSTR b)
     if (zoo_kill(b)) {
         live_bytes -= bytes;
         zoo_bury(zoo_hdr(b));
+        journal(bytes);
     }
     pthread_mutex_unlock(&lock);
 }

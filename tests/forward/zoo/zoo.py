@@ -676,6 +676,25 @@ def case_lock_4(t):
     lock_case(t, 4)
 
 
+def case_reenter_evict(t):
+    """Case 10b: case 10's runtime, whose SysFreeString also makes and frees
+    a scratch BSTR through the PLT (holding its lock), and asks the length
+    and free()s the block, all of which enter the shim again. With a
+    quarantine of 1 KiB nearly every free pushes an older BSTR out into
+    that SysFreeString, so the runtime calls back into the shim from inside
+    the shim's eviction: the shim must hold none of its locks there (a
+    debug build stops at once if it does; a release build says "internal
+    error") and must not count the scratch BSTRs, which the runtime makes
+    and frees inside its own free."""
+    argv = [program("BC_ZOO_PROG_REENTER"), "4", "2000"]
+    spec = Spec({"leak": 1}, leak_fns=["lock_leak"], samples={"lock_leak": "leaked past the lock"})
+    base = check_bare(t, argv)
+    if not base:
+        return
+    for mode in ("forward", "auto"):
+        repeated_runs(t, spec, base, [argv] * 3, mode, "quarantine_kb=1")
+
+
 def ctor_case(t, args, spec):
     """Case 11: the runtime makes BSTRs in its ELF constructor and a static
     object's constructor and frees them in the destructors; the program uses
