@@ -109,7 +109,7 @@ __attribute__((format(printf, 3, 0))) void bc_log_line(int fd, const char *prefi
  * mapped) is set up at load; what costs (libunwind, stack machinery) at the
  * first Sys* call or bstrcheck_* call, so that a process that never makes
  * a BSTR does not pay for it. */
-extern volatile int bc_ready;    /* the core: options read, tables set up */
+extern volatile int bc_ready;    /* the core: options read, runtimes known */
 extern volatile int bc_armed;    /* and the rest: a Sys* call was made */
 extern volatile int bc_finished; /* the exit report has run */
 void bc_init_core(void);

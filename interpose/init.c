@@ -3,9 +3,10 @@
  *   the core   options, runtimes, fork handlers: what forward mode's scan
  *              at load and the dlopen/dlclose wrappers need; cheap, maps
  *              nothing (lifecycle.c's constructor sets it up at the latest);
- *   arming     libunwind and the stack machinery: at the first Sys* or
- *              bstrcheck_* call, before that call takes any shim lock. A
- *              process that never makes a BSTR never pays for it. */
+ *   arming     the table, libunwind and the stack machinery: at the first
+ *              Sys* or bstrcheck_* call, before that call takes any shim
+ *              lock. A process that never makes a BSTR never pays for it:
+ *              no library loaded, no descriptor opened, no page written. */
 #include "bc.h"
 
 #include <stdlib.h>
@@ -54,7 +55,6 @@ static void init_once_fn(void)
         /* page-heap blocks are the shim's own; real runtimes keep theirs */
         bc_warn("guard_pages=1 protects only the BSTRs bstrcheck allocates itself (mode own)");
     }
-    bc_table_init();
     bc_runtimes_init();
     bc_inject_init();
     bc_break_init(); /* break_on_alloc (break_alloc.c) */
@@ -78,13 +78,25 @@ void bc_init_core(void)
 
 /* Not a pthread_once: arming calls dlopen, and a thread inside dlopen()
  * (the dynamic linker's lock held) may call Sys* from a constructor and
- * wait for it. Threads that arm at once each do the (idempotent) work. */
+ * wait for it. Threads that arm at once each do the (idempotent) work;
+ * only the table's set-up (no foreign code) is done once, under the gate
+ * (a fork never sees it half done). A call nested in
+ * the shim (a signal handler's, while this thread arms) arms nothing: the
+ * nested path (nested.c) needs none of it, and must not wait. */
+static bool table_ready;
+
 void bc_init_slow(void)
 {
     bc_init_core();
-    if (__atomic_load_n(&bc_armed, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&bc_armed, __ATOMIC_ACQUIRE) || bc_depth > 0)
         return;
     bc_depth++; /* the dynamic linker's mallocs and frees pass straight through */
+    bc_arm_gate_lock();
+    if (!table_ready) {
+        bc_table_init();
+        table_ready = true;
+    }
+    bc_arm_gate_unlock();
     bc_stack_init();
     bc_arm_gate_lock();
     __atomic_store_n(&bc_armed, 1, __ATOMIC_RELEASE);

@@ -21,11 +21,14 @@
 #include <libunwind.h>
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 typedef struct address_range {
     uintptr_t lo, hi;
@@ -108,7 +111,50 @@ static bool load_libunwind(unwind_fns_t *out, char *why, size_t why_size)
     return true;
 }
 
-/* libunwind's first use opens a pipe it keeps (to validate addresses). */
+/* libunwind's first use opens a pipe it keeps (to validate addresses), and
+ * opens it again when it finds it closed. Its pipe2 slot is pointed here,
+ * so that the pipe never takes the lowest free numbers, which the program
+ * expects to get: moved above them, close-on-exec. Other threads may open
+ * files meanwhile, so the numbers are moved after the fact, never held. */
+#define UNWIND_FD_FLOOR 64
+static int (*real_pipe2)(int[2], int);
+static bool pipe_redirected;
+
+static int unwind_pipe2(int fds[2], int flags)
+{
+    int rc = __atomic_load_n(&real_pipe2, __ATOMIC_ACQUIRE)(fds, flags);
+    if (rc != 0)
+        return rc;
+    int saved = errno;
+    for (int i = 0; i < 2; i++) {
+        int high = fcntl(fds[i], F_DUPFD_CLOEXEC, UNWIND_FD_FLOOR);
+        if (high >= 0) {
+            close(fds[i]);
+            fds[i] = high;
+        }
+    }
+    errno = saved;
+    return 0;
+}
+
+/* Before libunwind's first use: its calls to pipe2 come to unwind_pipe2. */
+static void redirect_pipe(const void *in_libunwind)
+{
+    bc_module_t m;
+    void *next = dlsym(RTLD_DEFAULT, "pipe2");
+    if (!next || !bc_platform_module_of((uintptr_t)in_libunwind, &m))
+        return;
+    int (*next_fn)(int[2], int);
+    memcpy(&next_fn, &next, sizeof next);
+    __atomic_store_n(&real_pipe2, next_fn, __ATOMIC_RELEASE); /* (the same for every thread) */
+    static const char *const names[] = {"pipe2"};
+    void *to[] = {(void *)(uintptr_t)unwind_pipe2};
+    void *from[] = {next};
+    bc_patch_t patch = {.names = names, .to = to, .from = from, .n = 1};
+    if (bc_platform_patch_calls(&m, &patch) > 0)
+        __atomic_store_n(&pipe_redirected, true, __ATOMIC_RELEASE);
+}
+
 static void start_libunwind(void)
 {
     unwind.unw_set_caching_policy(*unwind.unw_local_addr_space, UNW_CACHE_PER_THREAD);
@@ -123,6 +169,7 @@ void bc_stack_init(void)
         unwind_fns_t found;
         if (load_libunwind(&found, why, sizeof why)) {
             module_range_of((const void *)(uintptr_t)found.unw_backtrace, &unwinder);
+            redirect_pipe((const void *)(uintptr_t)found.unw_backtrace);
             /* libunwind's set-up takes its own lock: a fork meanwhile
              * would leave the child unable to arm (fork.c) */
             bc_arm_gate_lock();
@@ -130,7 +177,10 @@ void bc_stack_init(void)
                 unwind = found;
                 self_range = self;
                 unwinder_range = unwinder;
-                bc_platform_with_high_fds(start_libunwind);
+                if (__atomic_load_n(&pipe_redirected, __ATOMIC_ACQUIRE))
+                    start_libunwind();
+                else /* (a libunwind that imports no pipe2: the slower way) */
+                    bc_platform_with_high_fds(start_libunwind);
                 __atomic_store_n(&unwind_ready, true, __ATOMIC_RELEASE);
             }
             bc_arm_gate_unlock();
