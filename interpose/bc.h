@@ -473,6 +473,10 @@ void bc_fault_init(void);
 /* May P be a tracked BSTR, or a block start 4 or 8 bytes before one (what a
  * free() of it would be handed)? False means surely not. Lock-free. */
 bool bc_table_may_hold(uintptr_t p);
+/* Where the filter lies: untouched until the first BSTR is tracked (a
+ * process's RSS counts only the pages written), never read by free() or
+ * realloc() before the first Sys* call or with catch_free=0 (tests). */
+void bc_table_filter_extent(uintptr_t *lo, size_t *size);
 
 /* ----------------------------------------------------------- "runtimes.c" */
 enum {
@@ -781,5 +785,8 @@ void bc_events_child_after_fork(void);
 /* Register the fork handlers (once, from init): every lock of the shim is
  * taken before fork in one fixed order, so no child inherits a locked one. */
 void bc_fork_init(void);
+/* Forks that locked the depot and the events: none before the first Sys*
+ * call (tests). */
+extern unsigned bc_fork_armed_count;
 
 #endif /* BC_H */

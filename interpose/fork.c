@@ -24,6 +24,7 @@ static __thread bool fork_locked __attribute__((tls_model("initial-exec")));
  * against fork: bc_armed changes under it, so a fork that saw it clear
  * ends before anything armed is used. */
 static bool fork_armed; /* what this fork saw (the gate serializes forks) */
+unsigned bc_fork_armed_count; /* forks that took the tracking locks (tests) */
 
 /* The order is the order the code nests the locks in. (No real runtime
  * runs under any of them: a quarantined BSTR is released after its shard's
@@ -40,6 +41,7 @@ static void before_fork(void)
     bc_report_lock();
     bc_table_fork_prepare();
     if (fork_armed) {
+        bc_fork_armed_count++;
         bc_events_lock();
         bc_depot_lock();
     }
