@@ -39,15 +39,20 @@ static int test_fork(void)
 }
 
 /* malloc'd blocks of many sizes, freed and reallocated: with a filter
- * probe, some of them hash into the unreadable pages. */
+ * probe, some of them hash into the unreadable pages. (Called through
+ * volatile pointers: a compiler may drop a malloc/free pair it sees.) */
+static void *(*volatile do_malloc)(size_t) = malloc;
+static void *(*volatile do_realloc)(void *, size_t) = realloc;
+static void (*volatile do_free)(void *) = free;
+
 static void churn(void)
 {
     for (unsigned i = 0; i < 4096; i++) {
-        void *p = malloc(8 + (i * 37) % 2000);
-        void *q = malloc(16 + (i * 53) % 300);
-        p = realloc(p, 64 + (i * 11) % 4000);
-        free(p);
-        free(q);
+        void *p = do_malloc(8 + (i * 37) % 2000);
+        void *q = do_malloc(16 + (i * 53) % 300);
+        p = do_realloc(p, 64 + (i * 11) % 4000);
+        do_free(p);
+        do_free(q);
     }
 }
 
