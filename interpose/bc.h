@@ -105,12 +105,24 @@ __attribute__((format(printf, 3, 0))) void bc_log_line(int fd, const char *prefi
                                                        const char *fmt, va_list ap);
 
 /* --------------------------------------------------------------- "init.c" */
-extern volatile int bc_ready;    /* options read, tables set up */
+/* Two steps. The core (options, runtimes, fork handlers: cheap, nothing
+ * mapped) is set up at load; what costs (libunwind, stack machinery) at the
+ * first Sys* call or bstrcheck_* call, so that a process that never makes
+ * a BSTR does not pay for it. */
+extern volatile int bc_ready;    /* the core: options read, runtimes known */
+extern volatile int bc_armed;    /* and the rest: a Sys* call was made */
 extern volatile int bc_finished; /* the exit report has run */
+void bc_init_core(void);
 void bc_init_slow(void);
+/* Held by fork (fork.c) and by the steps of arming a child must not
+ * inherit half done; bc_armed changes only under it. */
+void bc_arm_gate_lock(void);
+void bc_arm_gate_unlock(void);
+void bc_arm_gate_child_after_fork(void);
+/* Before a Sys* call: everything set up. */
 static inline void bc_ensure_init(void)
 {
-    if (BC_UNLIKELY(!bc_ready))
+    if (BC_UNLIKELY(!bc_armed))
         bc_init_slow();
 }
 
@@ -205,7 +217,11 @@ void *bc_platform_dlopen_for(void *(*real_dlopen)(const char *, int),
 
 /* -------------------------------------------------------------- "stack.c" */
 #define BC_MAX_FRAMES 256
+/* At the first Sys* call, no shim lock held: load libunwind (or warn once
+ * and fall back to unwind=fp when it cannot be used). */
 void bc_stack_init(void);
+/* Has bc_stack_init loaded libunwind? */
+bool bc_stack_libunwind_loaded(void);
 /* Capture the caller's stack into FRAMES (at most MAX entries), the shim's
  * own frames cut. Returns the number of frames. */
 uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max);
@@ -475,6 +491,10 @@ void bc_fault_init(void);
 /* May P be a tracked BSTR, or a block start 4 or 8 bytes before one (what a
  * free() of it would be handed)? False means surely not. Lock-free. */
 bool bc_table_may_hold(uintptr_t p);
+/* Where the filter lies: untouched until the first BSTR is tracked (a
+ * process's RSS counts only the pages written), never read by free() or
+ * realloc() before the first Sys* call or with catch_free=0 (tests). */
+void bc_table_filter_extent(uintptr_t *lo, size_t *size);
 
 /* ----------------------------------------------------------- "runtimes.c" */
 enum {
@@ -810,5 +830,8 @@ void bc_events_child_after_fork(void);
 /* Register the fork handlers (once, from init): every lock of the shim is
  * taken before fork in one fixed order, so no child inherits a locked one. */
 void bc_fork_init(void);
+/* Forks that locked the depot and the events: none before the first Sys*
+ * call (tests). */
+extern unsigned bc_fork_armed_count;
 
 #endif /* BC_H */

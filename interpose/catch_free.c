@@ -182,10 +182,11 @@ NO_ASAN BC_EXPORT void free(void *p)
         real = LOAD(real_free);
     }
     /* inside the shim first: a real runtime freeing a block for the shim
-     * costs no filter probe (a likely cache miss) */
-    /* catch_free=0: straight to the C library, no filter probe */
-    if (BC_LIKELY(bc_depth > 0 || !bc_opt.catch_free || !bc_table_may_hold((uintptr_t)p) ||
-                  !bc_ready || !watching || passing)) {
+     * costs no filter probe (a likely cache miss); nor does a process that
+     * made no Sys* call yet (the filter's pages stay untouched), nor
+     * catch_free=0: straight to the C library */
+    if (BC_LIKELY(bc_depth > 0 || !bc_armed || !bc_opt.catch_free ||
+                  !bc_table_may_hold((uintptr_t)p) || !watching || passing)) {
         real(p);
         return;
     }
@@ -207,8 +208,8 @@ NO_ASAN BC_EXPORT void *realloc(void *p, size_t size)
         resolve();
         real = LOAD(real_realloc);
     }
-    if (BC_LIKELY(!p || bc_depth > 0 || !bc_opt.catch_free || !bc_table_may_hold((uintptr_t)p) ||
-                  !bc_ready || !watching || passing))
+    if (BC_LIKELY(!p || bc_depth > 0 || !bc_armed || !bc_opt.catch_free ||
+                  !bc_table_may_hold((uintptr_t)p) || !watching || passing))
         return real(p, size);
     int saved = errno;
     BC_GUARD_ENTER();

@@ -18,6 +18,14 @@
  * signal handler's Sys* call takes the lock-free path (nested.c). */
 static __thread bool fork_locked __attribute__((tls_model("initial-exec")));
 
+/* Until the first Sys* call (bc_armed), the depot, the events and the
+ * side table are unused: a fork neither locks nor resets them, which keeps
+ * it as cheap as without the shim. The arm gate (init.c) orders arming
+ * against fork: bc_armed changes under it, so a fork that saw it clear
+ * ends before anything armed is used. */
+static bool fork_armed; /* what this fork saw (the gate serializes forks) */
+unsigned bc_fork_armed_count; /* forks that took the tracking locks (tests) */
+
 /* The order is the order the code nests the locks in. (No real runtime
  * runs under any of them: a quarantined BSTR is released after its shard's
  * lock, and runtime lookups publish under the finder's lock only.) The
@@ -28,10 +36,15 @@ static void before_fork(void)
     if (!fork_locked)
         return;
     bc_depth++;
+    bc_arm_gate_lock();
+    fork_armed = bc_armed;
     bc_report_lock();
     bc_table_fork_prepare();
-    bc_events_lock();
-    bc_depot_lock();
+    if (fork_armed) {
+        bc_fork_armed_count++;
+        bc_events_lock();
+        bc_depot_lock();
+    }
     bc_runtimes_lock();
     bc_stack_lock();
     bc_platform_patch_lock();
@@ -44,23 +57,31 @@ static void after_fork_parent(void)
     bc_platform_patch_unlock();
     bc_stack_unlock();
     bc_runtimes_unlock();
-    bc_depot_unlock();
-    bc_events_unlock();
+    if (fork_armed) {
+        bc_depot_unlock();
+        bc_events_unlock();
+    }
     bc_table_fork_parent();
     bc_report_unlock();
+    bc_arm_gate_unlock();
     bc_depth--;
 }
 
 static void after_fork_child(void)
 {
+    /* not locked (a fork inside a Sys* call): armed or not, reset it all */
+    bool armed = !fork_locked || fork_armed;
     if (fork_locked)
         bc_depth--;
+    bc_arm_gate_child_after_fork();
     bc_platform_patch_child_after_fork();
     bc_stack_child_after_fork();
+    if (armed) {
+        bc_depot_child_after_fork();
+        bc_side_child_after_fork();
+        bc_events_child_after_fork();
+    }
     bc_runtimes_child_after_fork();
-    bc_depot_child_after_fork();
-    bc_side_child_after_fork();
-    bc_events_child_after_fork();
     bc_table_child_after_fork();
     bc_report_child_after_fork();
 }

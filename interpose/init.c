@@ -1,15 +1,40 @@
-/* Start-up. Initialization is lazy and thread-safe: another library's
- * constructor may call Sys* before ours has run (lifecycle.c's constructor
- * only makes sure it happens at load at the latest). */
+/* Start-up, in two steps, each lazy and thread-safe: another library's
+ * constructor may call Sys* before ours has run.
+ *   the core   options, runtimes, fork handlers: what forward mode's scan
+ *              at load and the dlopen/dlclose wrappers need; cheap, maps
+ *              nothing (lifecycle.c's constructor sets it up at the latest);
+ *   arming     the table, libunwind and the stack machinery: at the first
+ *              Sys* or bstrcheck_* call, before that call takes any shim
+ *              lock. A process that never makes a BSTR never pays for it:
+ *              no library loaded, no descriptor opened, no page written. */
 #include "bc.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
 volatile int bc_ready;
+volatile int bc_armed;
 volatile int bc_finished;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+/* Orders arming against fork (fork.c): held across the steps that must not
+ * be cut in half in a child, never across a dynamic-linker call. */
+static pthread_mutex_t arm_gate = PTHREAD_MUTEX_INITIALIZER;
+
+void bc_arm_gate_lock(void)
+{
+    pthread_mutex_lock(&arm_gate);
+}
+
+void bc_arm_gate_unlock(void)
+{
+    pthread_mutex_unlock(&arm_gate);
+}
+
+void bc_arm_gate_child_after_fork(void)
+{
+    pthread_mutex_init(&arm_gate, NULL);
+}
 
 static const char *options_env(void)
 {
@@ -30,9 +55,7 @@ static void init_once_fn(void)
         /* page-heap blocks are the shim's own; real runtimes keep theirs */
         bc_warn("guard_pages=1 protects only the BSTRs bstrcheck allocates itself (mode own)");
     }
-    bc_table_init();
     bc_runtimes_init();
-    bc_stack_init();
     bc_inject_init();
     bc_break_init(); /* break_on_alloc (break_alloc.c) */
     if (bc_opt.guard_pages) {
@@ -43,9 +66,40 @@ static void init_once_fn(void)
     __atomic_store_n(&bc_ready, 1, __ATOMIC_RELEASE);
 }
 
-void bc_init_slow(void)
+
+void bc_init_core(void)
 {
+    if (__atomic_load_n(&bc_ready, __ATOMIC_ACQUIRE))
+        return;
     bc_depth++;
     pthread_once(&init_once, init_once_fn);
+    bc_depth--;
+}
+
+/* Not a pthread_once: arming calls dlopen, and a thread inside dlopen()
+ * (the dynamic linker's lock held) may call Sys* from a constructor and
+ * wait for it. Threads that arm at once each do the (idempotent) work;
+ * only the table's set-up (no foreign code) is done once, under the gate
+ * (a fork never sees it half done). A call nested in
+ * the shim (a signal handler's, while this thread arms) arms nothing: the
+ * nested path (nested.c) needs none of it, and must not wait. */
+static bool table_ready;
+
+void bc_init_slow(void)
+{
+    bc_init_core();
+    if (__atomic_load_n(&bc_armed, __ATOMIC_ACQUIRE) || bc_depth > 0)
+        return;
+    bc_depth++; /* the dynamic linker's mallocs and frees pass straight through */
+    bc_arm_gate_lock();
+    if (!table_ready) {
+        bc_table_init();
+        table_ready = true;
+    }
+    bc_arm_gate_unlock();
+    bc_stack_init();
+    bc_arm_gate_lock();
+    __atomic_store_n(&bc_armed, 1, __ATOMIC_RELEASE);
+    bc_arm_gate_unlock();
     bc_depth--;
 }

@@ -16,9 +16,10 @@
 
 int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
 
+/* Only the core: what costs waits for the first Sys* call (init.c). */
 __attribute__((constructor)) static void bc_constructor(void)
 {
-    bc_ensure_init();
+    bc_init_core();
     /* the global runtime, before any user code runs */
     bc_runtimes_scan(BC_SCAN_GLOBAL | BC_SCAN_SETTLE);
 }
@@ -35,7 +36,7 @@ static void report_at_exit(void *arg)
 
 __attribute__((destructor)) static void bc_destructor(void)
 {
-    bc_ensure_init();
+    bc_init_core();
     if (__cxa_atexit(report_at_exit, NULL, NULL) != 0)
         report_at_exit(NULL);
 }

@@ -8,15 +8,27 @@
  *                     faster, and stops cleanly where code has no frame
  *                     pointers.
  * The shim's own frames, and libunwind's, are cut so a stack starts at the
- * program's frame that called the Sys* function. */
+ * program's frame that called the Sys* function.
+ *
+ * libunwind is not linked: a process that never makes a BSTR must not pay
+ * for mapping it (and liblzma), nor for the pipe it opens. It is loaded by
+ * bc_stack_init, at the first Sys* call, before any shim lock is taken;
+ * a capture never loads anything itself (it may run under a lock, in a
+ * signal handler, or inside free()). */
 #include "bc.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 typedef struct address_range {
     uintptr_t lo, hi;
@@ -51,19 +63,147 @@ static bool in_range(const address_range_t *r, uintptr_t pc)
 
 static void refresh_exec_ranges(void);
 
-/* libunwind's first use opens a pipe it keeps (to validate addresses). */
+/* What the shim uses of libunwind. The header makes most names macros for
+ * the exported ones (with UNW_LOCAL_ONLY, unw_set_caching_policy is
+ * _ULx86_64_set_caching_policy): each is looked up as its expansion. Each
+ * field points at the object: a function, or unw_local_addr_space. */
+#define UNWIND_SYMBOLS(X)      \
+    X(unw_backtrace)           \
+    X(unw_set_caching_policy)  \
+    X(unw_local_addr_space)
+
+#define EXPORTED_NAME(name) STRINGIFY(name)
+#define STRINGIFY(name) #name
+
+typedef struct unwind_fns {
+#define FIELD(name) __typeof__(name) *name;
+    UNWIND_SYMBOLS(FIELD)
+#undef FIELD
+} unwind_fns_t;
+
+/* Written once, under the arm gate, before unwind_ready is set. */
+static unwind_fns_t unwind;
+/* Set once libunwind is loaded and set up; read by every capture. */
+static bool unwind_ready;
+static int warned_no_libunwind;
+
+/* dlopen and dlsym: no shim lock held (another thread may be inside
+ * dlopen, with the dynamic linker's lock, and call Sys* from a
+ * constructor). Threads that arm at once each get the same answers. */
+static bool load_libunwind(unwind_fns_t *out, char *why, size_t why_size)
+{
+    void *lib = dlopen(BC_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *err = dlerror();
+        snprintf(why, why_size, "%s", err ? err : "dlopen failed");
+        return false;
+    }
+    void *sym;
+#define RESOLVE(name)                                                        \
+    if (!(sym = dlsym(lib, EXPORTED_NAME(name)))) {                          \
+        snprintf(why, why_size, "%s has no %s", BC_LIBUNWIND_SONAME,         \
+                 EXPORTED_NAME(name));                                       \
+        return false; /* (kept loaded: unloading may run its destructors) */ \
+    }                                                                        \
+    memcpy(&out->name, &sym, sizeof sym);
+    UNWIND_SYMBOLS(RESOLVE)
+#undef RESOLVE
+    return true;
+}
+
+/* libunwind's first use opens a pipe it keeps (to validate addresses), and
+ * opens it again when it finds it closed. Its pipe2 slot is pointed here,
+ * so that the pipe never takes the lowest free numbers, which the program
+ * expects to get: moved above them, close-on-exec. Other threads may open
+ * files meanwhile, so the numbers are moved after the fact, never held. */
+#define UNWIND_FD_FLOOR 64
+static int (*real_pipe2)(int[2], int);
+static bool pipe_redirected;
+
+static int unwind_pipe2(int fds[2], int flags)
+{
+    int rc = __atomic_load_n(&real_pipe2, __ATOMIC_ACQUIRE)(fds, flags);
+    if (rc != 0)
+        return rc;
+    int saved = errno;
+    for (int i = 0; i < 2; i++) {
+        int high = fcntl(fds[i], F_DUPFD_CLOEXEC, UNWIND_FD_FLOOR);
+        if (high >= 0) {
+            close(fds[i]);
+            fds[i] = high;
+        }
+    }
+    errno = saved;
+    return 0;
+}
+
+/* Before libunwind's first use: its calls to pipe2 come to unwind_pipe2. */
+static void redirect_pipe(const void *in_libunwind)
+{
+    bc_module_t m;
+    void *next = dlsym(RTLD_DEFAULT, "pipe2");
+    if (!next || !bc_platform_module_of((uintptr_t)in_libunwind, &m))
+        return;
+    int (*next_fn)(int[2], int);
+    memcpy(&next_fn, &next, sizeof next);
+    __atomic_store_n(&real_pipe2, next_fn, __ATOMIC_RELEASE); /* (the same for every thread) */
+    static const char *const names[] = {"pipe2"};
+    void *to[] = {(void *)(uintptr_t)unwind_pipe2};
+    void *from[] = {next};
+    bc_patch_t patch = {.names = names, .to = to, .from = from, .n = 1};
+    if (bc_platform_patch_calls(&m, &patch) > 0)
+        __atomic_store_n(&pipe_redirected, true, __ATOMIC_RELEASE);
+}
+
 static void start_libunwind(void)
 {
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    unwind.unw_set_caching_policy(*unwind.unw_local_addr_space, UNW_CACHE_PER_THREAD);
 }
 
 void bc_stack_init(void)
 {
-    module_range_of((const void *)(uintptr_t)&bc_stack_init, &self_range);
-    module_range_of((const void *)(uintptr_t)&unw_backtrace, &unwinder_range);
-    bc_platform_with_high_fds(start_libunwind);
+    address_range_t self = {0, 0}, unwinder = {0, 0};
+    module_range_of((const void *)(uintptr_t)&bc_stack_init, &self);
+    if (bc_opt.unwind == BC_UNWIND_LIBUNWIND && !bc_stack_libunwind_loaded()) {
+        char why[256];
+        unwind_fns_t found;
+        if (load_libunwind(&found, why, sizeof why)) {
+            module_range_of((const void *)(uintptr_t)found.unw_backtrace, &unwinder);
+            redirect_pipe((const void *)(uintptr_t)found.unw_backtrace);
+            /* libunwind's set-up takes its own lock: a fork meanwhile
+             * would leave the child unable to arm (fork.c) */
+            bc_arm_gate_lock();
+            if (!__atomic_load_n(&unwind_ready, __ATOMIC_ACQUIRE)) {
+                unwind = found;
+                self_range = self;
+                unwinder_range = unwinder;
+                if (__atomic_load_n(&pipe_redirected, __ATOMIC_ACQUIRE))
+                    start_libunwind();
+                else /* (a libunwind that imports no pipe2: the slower way) */
+                    bc_platform_with_high_fds(start_libunwind);
+                __atomic_store_n(&unwind_ready, true, __ATOMIC_RELEASE);
+            }
+            bc_arm_gate_unlock();
+        } else {
+            if (!__atomic_exchange_n(&warned_no_libunwind, 1, __ATOMIC_RELAXED))
+                bc_warn("cannot use libunwind (%s): stacks come from the frame-pointer "
+                        "walker (unwind=fp), and end at code built without frame pointers",
+                        why);
+            bc_opt.unwind = BC_UNWIND_FP;
+        }
+    }
+    if (!self_range.hi) {
+        bc_arm_gate_lock();
+        self_range = self;
+        bc_arm_gate_unlock();
+    }
     if (bc_opt.unwind == BC_UNWIND_FP)
         refresh_exec_ranges();
+}
+
+bool bc_stack_libunwind_loaded(void)
+{
+    return __atomic_load_n(&unwind_ready, __ATOMIC_ACQUIRE);
 }
 
 /* ---- the frame-pointer walker ---- */
@@ -243,8 +383,10 @@ uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max)
         return walk_frame_pointers(bc_entry_frame, frames, max, NULL); /* starts at the caller */
     if (bc_opt.unwind == BC_UNWIND_FP)
         n = (int)walk_frame_pointers(0, (uintptr_t *)raw, max + SHIM_FRAMES_SLACK, NULL);
-    else
-        n = unw_backtrace(raw, (int)(max + SHIM_FRAMES_SLACK));
+    else if (BC_LIKELY(__atomic_load_n(&unwind_ready, __ATOMIC_ACQUIRE)))
+        n = unwind.unw_backtrace(raw, (int)(max + SHIM_FRAMES_SLACK));
+    else /* not armed (a capture before any Sys* call): nothing is loaded from here */
+        n = (int)walk_frame_pointers(0, (uintptr_t *)raw, max + SHIM_FRAMES_SLACK, NULL);
     int first = 0;
     while (first < n && (in_range(&self_range, (uintptr_t)raw[first]) ||
                          in_range(&unwinder_range, (uintptr_t)raw[first])))

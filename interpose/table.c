@@ -289,6 +289,12 @@ __attribute__((no_sanitize("address"))) static bool filter_has(uintptr_t p)
     return __atomic_load_n(all, __ATOMIC_RELAXED) != 0;
 }
 
+void bc_table_filter_extent(uintptr_t *lo, size_t *size)
+{
+    *lo = (uintptr_t)filters;
+    *size = sizeof filters;
+}
+
 __attribute__((no_sanitize("address"))) bool bc_table_may_hold(uintptr_t p)
 {
     return filter_has(p) || ((p >> 4) != ((p + 8) >> 4) && filter_has(p + 8));

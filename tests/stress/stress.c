@@ -412,8 +412,12 @@ static int exit_in_handler(void)
     signal(SIGPROF, exit_now);
     pthread_t t[THREADS];
     start_workers(t);
+    /* the workers well under way first (the shim sets itself up at the
+     * first Sys* call, which may take a while on a busy machine) */
     struct timespec ts = {0, 20 * 1000000L};
-    nanosleep(&ts, NULL);
+    do
+        nanosleep(&ts, NULL);
+    while (__atomic_load_n(&allocations, __ATOMIC_RELAXED) < 1000);
     pthread_kill(t[0], SIGPROF);
     pause();
     return 1;

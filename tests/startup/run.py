@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""The fixed cost of a process under the shim (issue 15): what a program
+sees before and after its first Sys* call.
+
+Usage: run.py CASE   (prints TAP; programs come from BC_* variables set by
+tests/startup/meson.build)
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from run import Tap, run_cases  # noqa: E402
+
+PROG = os.environ.get("BC_STARTUP_PROG", "")
+
+
+def run(args, shim=True, options="", stdin_closed=False, timeout=60):
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if shim:
+        env["LD_PRELOAD"] = os.environ["BC_SHIM"]
+        env["BSTRCHECK_OPTIONS"] = options
+    cmd = [PROG, *args]
+    if stdin_closed:  # as `prog <&-` in a shell
+        cmd = ["/bin/sh", "-c", 'exec "$@" <&-', "sh", *cmd]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def case_fds_as_bare(t):
+    for closed in (False, True):
+        how = " (stdin closed)" if closed else ""
+        bare = run(["fds"], shim=False, stdin_closed=closed)
+        t.eq(bare.returncode, 0, f"bare run exits 0{how}", bare.stderr)
+        shim = run(["fds"], stdin_closed=closed)
+        t.eq(shim.stdout, bare.stdout, f"no Sys* call: the same descriptors as bare{how}",
+             shim.stderr)
+        armed = run(["fds", "sys"], stdin_closed=closed)
+        t.eq(armed.returncode, 0, f"after a Sys* call: exits 0{how}", armed.stderr)
+        t.eq(armed.stdout, bare.stdout,
+             f"after a Sys* call: still the same numbers, nothing else below 64, "
+             f"nothing an exec inherits{how}", armed.stderr)
+    unwind_fp = run(["fds", "sys"], options="unwind=fp")
+    bare = run(["fds"], shim=False)
+    t.eq(unwind_fp.stdout, bare.stdout, "unwind=fp: the same descriptors as bare",
+         unwind_fp.stderr)
+
+
+def case_no_libraries_unused(t):
+    bare = run(["maps"], shim=False)
+    t.eq(bare.stdout, "", "bare: none of the unwinder's or symbolizer's libraries", bare.stderr)
+    shim = run(["maps"])
+    t.eq(shim.returncode, 0, "under the shim, no Sys* call: exits 0", shim.stderr)
+    t.eq(shim.stdout, "", "and maps none of them either (no libunwind, liblzma, libdw)",
+         shim.stdout)
+    armed = run(["maps", "sys"])
+    t.ok("mapped libunwind" in armed.stdout.splitlines(),
+         "the first Sys* call loads libunwind", armed.stdout + armed.stderr)
+    t.ok("mapped libdw" not in armed.stdout, "but not libdw (a report loads it)", armed.stdout)
+    fp = run(["maps", "sys"], options="unwind=fp")
+    t.ok("mapped libunwind" not in fp.stdout, "unwind=fp never loads libunwind", fp.stdout)
+
+
+def case_first_call_race(t):
+    work = tempfile.mkdtemp(prefix="bstrcheck-startup-")
+    try:
+        json_path = os.path.join(work, "r-%p.json")
+        env = dict(os.environ)
+        env["LD_PRELOAD"] = os.environ["BC_SHIM"]
+        env["BSTRCHECK_OPTIONS"] = f"json_path={json_path}"
+        for round_ in range(5):
+            proc = subprocess.Popen([PROG, "race", "8"], env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            try:
+                out, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                t.ok(False, f"round {round_}: no deadlock (timed out)", err[-2000:])
+                return
+            if not t.eq(proc.returncode, 0, f"round {round_}: exits 0", out + err[-2000:]):
+                return
+            t.ok("made 8" in out and "children failed 0" in out,
+                 f"round {round_}: 8 threads made their first BSTR at once, 8 forked "
+                 "children made one", out)
+            report_path = json_path.replace("%p", str(proc.pid))
+            with open(report_path, encoding="utf-8") as f:
+                report = json.load(f)
+            t.eq(report["summary"]["allocations"], 8,
+                 f"round {round_}: the parent's report counts all 8", report["summary"])
+            kinds = [f["kind"] for f in report.get("findings", [])]
+            t.eq(kinds, [], f"round {round_}: and finds nothing", kinds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_cases(globals())
