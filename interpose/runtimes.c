@@ -169,8 +169,14 @@ static void look_for_global(void)
     if (__atomic_load_n(&bc_default_runtime, __ATOMIC_ACQUIRE) != BC_RUNTIME_OWN)
         return;
     void *fn[BC_FN_COUNT];
+    /* SysFreeString first: in most processes there is none, and each failed
+     * lookup costs the dynamic linker a formatted error message */
+    fn[BC_FN_FREE] = bc_platform_next_symbol(fn_names[BC_FN_FREE]);
+    if (!fn[BC_FN_FREE])
+        return;
     for (int i = 0; i < BC_FN_COUNT; i++)
-        fn[i] = bc_platform_next_symbol(fn_names[i]);
+        if (i != BC_FN_FREE)
+            fn[i] = bc_platform_next_symbol(fn_names[i]);
     bc_module_t m;
     if (!is_runtime(fn) || !bc_platform_module_of((uintptr_t)fn[BC_FN_FREE], &m))
         return;

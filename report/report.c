@@ -508,6 +508,14 @@ int bc_report_at_exit(void)
         return 0;
     }
     bc_finished = 1;
+    /* No Sys* call was ever made (bc_armed): no record, no finding, so
+     * only a file asked for even when empty is worth the work. */
+    if (!__atomic_load_n(&bc_armed, __ATOMIC_ACQUIRE) && !bc_opt.sarif_path[0] &&
+        !(bc_opt.json_path[0] && bc_opt.report_empty)) {
+        pthread_mutex_unlock(&report_lock);
+        bc_depth--;
+        return 0;
+    }
     bc_report_t report;
     collect(&report, 0, bc_opt.detect_leaks != 0, true, true);
     bc_nested_warn();
