@@ -54,6 +54,15 @@ __attribute__((noreturn)) void bc_dcheck_failed(const char *what, const char *fi
 #define BC_DCHECK(cond, what) ((void)0)
 #endif
 
+/* What fork() writes in every process (its handlers' locks and flags):
+ * gathered in one section, so a fork costs one copy-on-write fault in the
+ * parent and one in the child, not one for each file's page. */
+#define BC_FORK_STATE __attribute__((section("bc_fork_state")))
+/* And the code a fork runs (its handlers): a child maps the pages of a
+ * library's code as it first runs them, one fault each; together they
+ * take one or two. */
+#define BC_FORK_CODE __attribute__((section(".text.hot.bc_fork")))
+
 /* The Windows types, spelled out: bstrcheck has no windows.h. OLECHAR's
  * width is a run-time option, so BSTR is an opaque pointer here. */
 typedef void *bc_bstr_t;
@@ -116,9 +125,9 @@ void bc_init_core(void);
 void bc_init_slow(void);
 /* Held by fork (fork.c) and by the steps of arming a child must not
  * inherit half done; bc_armed changes only under it. */
-void bc_arm_gate_lock(void);
-void bc_arm_gate_unlock(void);
-void bc_arm_gate_child_after_fork(void);
+BC_FORK_CODE void bc_arm_gate_lock(void);
+BC_FORK_CODE void bc_arm_gate_unlock(void);
+BC_FORK_CODE void bc_arm_gate_child_after_fork(void);
 /* Before a Sys* call: everything set up. */
 static inline void bc_ensure_init(void)
 {
@@ -206,9 +215,9 @@ typedef struct bc_patch {
  * written. */
 int bc_platform_patch_calls(const bc_module_t *m, const bc_patch_t *patch);
 /* fork: hold the patcher's lock across it; the child starts it afresh. */
-void bc_platform_patch_lock(void);
-void bc_platform_patch_unlock(void);
-void bc_platform_patch_child_after_fork(void);
+BC_FORK_CODE void bc_platform_patch_lock(void);
+BC_FORK_CODE void bc_platform_patch_unlock(void);
+BC_FORK_CODE void bc_platform_patch_child_after_fork(void);
 /* dlopen(FILE, MODE) as if CALLER (a return address) had called it: its
  * RUNPATH/RPATH, not the shim's, for a bare name. */
 void *bc_platform_dlopen_for(void *(*real_dlopen)(const char *, int),
@@ -262,9 +271,9 @@ typedef struct bc_stack_cache_stats {
 } bc_stack_cache_stats_t;
 bc_stack_cache_stats_t bc_stack_cache_stats(void);
 /* fork: the frame-pointer walker's module list lock. */
-void bc_stack_lock(void);
-void bc_stack_unlock(void);
-void bc_stack_child_after_fork(void);
+BC_FORK_CODE void bc_stack_lock(void);
+BC_FORK_CODE void bc_stack_unlock(void);
+BC_FORK_CODE void bc_stack_child_after_fork(void);
 /* A free's stack: bc_stack_here, or 0 with free_stacks=0. */
 static inline bc_stack_id_t bc_free_stack_here(void)
 {
@@ -286,9 +295,9 @@ bc_stack_t bc_depot_get(bc_stack_id_t id);
 uint32_t bc_depot_count(void);
 /* fork (see "fork.c"): hold the depot across fork; the child gets a fresh
  * lock, and keeps the stacks. */
-void bc_depot_lock(void);
-void bc_depot_unlock(void);
-void bc_depot_child_after_fork(void);
+BC_FORK_CODE void bc_depot_lock(void);
+BC_FORK_CODE void bc_depot_unlock(void);
+BC_FORK_CODE void bc_depot_child_after_fork(void);
 /* Call FN for every stored stack (report time). */
 void bc_depot_foreach(void (*fn)(bc_stack_id_t, bc_stack_t, void *), void *arg);
 
@@ -416,11 +425,11 @@ uint64_t bc_table_next_seq(void);
 uint64_t bc_table_first_own_seq(void);
 /* fork: hold the table (every shard, once anything was ever tracked), and
  * release it in the parent. */
-void bc_table_fork_prepare(void);
-void bc_table_fork_parent(void);
+BC_FORK_CODE void bc_table_fork_prepare(void);
+BC_FORK_CODE void bc_table_fork_parent(void);
 /* In a forked child, with the table held by the fork: fresh locks, zero
  * counters, and every record inherited (see bc_table_first_own_seq). */
-void bc_table_child_after_fork(void);
+BC_FORK_CODE void bc_table_child_after_fork(void);
 /* The tables' shape, for tests and benchmarks: records; uthash's buckets;
  * the longest chain; records a find of every record compares in all
  * (its place in its chain, summed); tables uthash stopped expanding; bytes
@@ -574,9 +583,9 @@ static inline bool bc_record_readable(const bc_record_t *rec)
     return BC_RECORD_RUNTIME(rec) != BC_RUNTIME_ORPHAN;
 }
 /* fork: held across it; the child starts the locks afresh. */
-void bc_runtimes_lock(void);
-void bc_runtimes_unlock(void);
-void bc_runtimes_child_after_fork(void);
+BC_FORK_CODE void bc_runtimes_lock(void);
+BC_FORK_CODE void bc_runtimes_unlock(void);
+BC_FORK_CODE void bc_runtimes_child_after_fork(void);
 
 /* ------------------------------------------------------------ "forward.c" */
 typedef enum { BC_ALLOC_SZ, BC_ALLOC_LEN, BC_ALLOC_BYTE_LEN } bc_alloc_kind_t;
@@ -668,7 +677,7 @@ void bc_side_foreach_live(void (*fn)(const bc_record_t *, void *), void *arg);
 bc_counts_t bc_side_counts(void);
 /* fork: the child keeps the parent's side BSTRs (it may free them) but
  * neither counts nor reports them. */
-void bc_side_child_after_fork(void);
+BC_FORK_CODE void bc_side_child_after_fork(void);
 
 /* ------------------------------------------------------------ "nested.c" */
 /* A call is reentrant when, in own mode, this thread was already inside
@@ -822,9 +831,9 @@ void bc_events_foreach(void (*fn)(const bc_finding_t *, void *), void *arg);
 uint64_t bc_events_count(bc_kind_t kind);
 /* fork: hold the events lock across it; the child starts with no events
  * (the parent's are the parent's to report) and a fresh lock. */
-void bc_events_lock(void);
-void bc_events_unlock(void);
-void bc_events_child_after_fork(void);
+BC_FORK_CODE void bc_events_lock(void);
+BC_FORK_CODE void bc_events_unlock(void);
+BC_FORK_CODE void bc_events_child_after_fork(void);
 
 /* --------------------------------------------------------------- "fork.c" */
 /* Register the fork handlers (once, from init): every lock of the shim is

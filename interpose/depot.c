@@ -30,7 +30,7 @@ typedef struct depot_entry {
 
 #define ARENA_CHUNK (1u << 20)
 
-static pthread_mutex_t insert_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t insert_lock BC_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 static depot_entry_t **slots; /* SLOT_COUNT, mapped on first insert */
 static depot_entry_t **by_id[MAX_CHUNKS];
 static uint32_t next_id = 1;
@@ -188,5 +188,5 @@ void bc_depot_unlock(void)
 
 void bc_depot_child_after_fork(void)
 {
-    pthread_mutex_init(&insert_lock, NULL);
+    insert_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }

@@ -24,7 +24,7 @@ typedef struct event_group {
     bc_finding_t finding;
 } event_group_t;
 
-static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t events_lock BC_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 static event_group_t *groups;
 static uint64_t group_count;
 static uint64_t kind_counts[BC_KIND_COUNT];
@@ -146,5 +146,5 @@ void bc_events_child_after_fork(void)
     group_count = 0;
     lost_events = 0;
     memset(kind_counts, 0, sizeof kind_counts);
-    pthread_mutex_init(&events_lock, NULL);
+    events_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }

@@ -23,14 +23,14 @@ static __thread bool fork_locked __attribute__((tls_model("initial-exec")));
  * it as cheap as without the shim. The arm gate (init.c) orders arming
  * against fork: bc_armed changes under it, so a fork that saw it clear
  * ends before anything armed is used. */
-static bool fork_armed; /* what this fork saw (the gate serializes forks) */
-unsigned bc_fork_armed_count; /* forks that took the tracking locks (tests) */
+static bool fork_armed BC_FORK_STATE; /* what this fork saw (the gate serializes forks) */
+unsigned bc_fork_armed_count BC_FORK_STATE; /* forks that took the tracking locks (tests) */
 
 /* The order is the order the code nests the locks in. (No real runtime
  * runs under any of them: a quarantined BSTR is released after its shard's
  * lock, and runtime lookups publish under the finder's lock only.) The
  * shards are taken only once anything was ever tracked. */
-static void before_fork(void)
+BC_FORK_CODE static void before_fork(void)
 {
     fork_locked = bc_depth == 0;
     if (!fork_locked)
@@ -50,7 +50,7 @@ static void before_fork(void)
     bc_platform_patch_lock();
 }
 
-static void after_fork_parent(void)
+BC_FORK_CODE static void after_fork_parent(void)
 {
     if (!fork_locked)
         return;
@@ -67,7 +67,7 @@ static void after_fork_parent(void)
     bc_depth--;
 }
 
-static void after_fork_child(void)
+BC_FORK_CODE static void after_fork_child(void)
 {
     /* not locked (a fork inside a Sys* call): armed or not, reset it all */
     bool armed = !fork_locked || fork_armed;

@@ -19,7 +19,7 @@ volatile int bc_finished;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 /* Orders arming against fork (fork.c): held across the steps that must not
  * be cut in half in a child, never across a dynamic-linker call. */
-static pthread_mutex_t arm_gate = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t arm_gate BC_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 
 void bc_arm_gate_lock(void)
 {
@@ -33,7 +33,7 @@ void bc_arm_gate_unlock(void)
 
 void bc_arm_gate_child_after_fork(void)
 {
-    pthread_mutex_init(&arm_gate, NULL);
+    arm_gate = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }
 
 static const char *options_env(void)

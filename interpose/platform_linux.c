@@ -318,7 +318,7 @@ static bool write_slot(uintptr_t slot, void *to, relro_t relro)
 
 /* One writer of slots at a time: two patchers of one module would open and
  * close its RELRO page under each other. Taken around fork() too. */
-static pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t patch_lock BC_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 
 void bc_platform_patch_lock(void)
 {
@@ -332,7 +332,7 @@ void bc_platform_patch_unlock(void)
 
 void bc_platform_patch_child_after_fork(void)
 {
-    pthread_mutex_init(&patch_lock, NULL);
+    patch_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }
 
 static int patch_locked(const bc_module_t *m, const bc_patch_t *patch);

@@ -63,7 +63,7 @@ static int local_count;
  * at every dlclose (addresses are reused). */
 static uintptr_t plain_modules[MAX_MODULES];
 static int plain_count;
-static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t publish_lock BC_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t shim_lo, shim_hi;
 /* The symbol version of the global runtime's SysFreeString ("": none). A
  * module whose own definitions carry another version binds to its own:
@@ -86,7 +86,8 @@ static void update_watch(void)
         watch = &force_word;
     else
         watch = tail_next ? tail_next : &null_word;
-    __atomic_store_n(&bc_modules_watch, watch, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&bc_modules_watch, __ATOMIC_ACQUIRE) != watch)
+        __atomic_store_n(&bc_modules_watch, watch, __ATOMIC_RELEASE);
 }
 
 void bc_runtimes_init(void)
@@ -489,8 +490,9 @@ void bc_runtimes_unlock(void)
 
 void bc_runtimes_child_after_fork(void)
 {
-    pthread_mutex_init(&publish_lock, NULL);
-    loading = 0; /* the other threads' dlopen() calls stayed in the parent */
+    publish_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    if (loading) /* (a write would cost the child a copy of the page) */
+        loading = 0; /* the other threads' dlopen() calls stayed in the parent */
     update_watch();
 }
 

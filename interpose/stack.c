@@ -222,7 +222,7 @@ typedef struct exec_snapshot {
 } exec_snapshot_t;
 
 static exec_snapshot_t *exec_now;
-static pthread_mutex_t exec_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t exec_lock BC_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 
 static int collect_exec(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -275,7 +275,7 @@ void bc_stack_unlock(void)
 
 void bc_stack_child_after_fork(void)
 {
-    pthread_mutex_init(&exec_lock, NULL);
+    exec_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }
 
 /* The executable range holding PC in SNAP, or NULL. */

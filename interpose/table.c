@@ -407,8 +407,8 @@ BC_NOINLINE static bc_shard_t *lock_older_record(unsigned home, uintptr_t bstr)
  * child writes none of the shards' pages). The first insert and a fork's
  * look at the flag are serialized by first_use, taken before any shard. */
 static bool table_used;
-static pthread_mutex_t first_use = PTHREAD_MUTEX_INITIALIZER;
-static bool fork_took_shards;
+static pthread_mutex_t first_use BC_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
+static bool fork_took_shards BC_FORK_STATE;
 
 BC_NOINLINE static void mark_used(void)
 {
@@ -868,7 +868,7 @@ uint64_t bc_table_first_own_seq(void)
 
 void bc_table_child_after_fork(void)
 {
-    pthread_mutex_init(&first_use, NULL);
+    first_use = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     if (!fork_took_shards)
         return; /* nothing was ever tracked: the shards are as they started */
     /* Re-initialized, not unlocked: the child's only thread is not the one

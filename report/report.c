@@ -48,7 +48,7 @@ typedef struct leak_scan {
     bool out_of_memory;
 } leak_scan_t;
 
-static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t report_lock BC_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 
 static void scan_leak(const bc_record_view_t *rec, leak_scan_t *scan, const bc_record_t *side);
 
@@ -597,5 +597,5 @@ void bc_report_unlock(void)
 
 void bc_report_child_after_fork(void)
 {
-    pthread_mutex_init(&report_lock, NULL);
+    report_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }

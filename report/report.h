@@ -273,9 +273,9 @@ void bc_report_now(void);
 /* abort_on_error: print FINDING now, then raise SIGABRT. */
 void bc_report_abort(const bc_finding_t *finding);
 /* fork: no report runs across it; the child gets a fresh lock. */
-void bc_report_lock(void);
-void bc_report_unlock(void);
-void bc_report_child_after_fork(void);
+BC_FORK_CODE void bc_report_lock(void);
+BC_FORK_CODE void bc_report_unlock(void);
+BC_FORK_CODE void bc_report_child_after_fork(void);
 
 /* ---------------------------------------------------------------- "text.c" */
 void bc_text_write(bc_out_t *out, const bc_report_t *report);

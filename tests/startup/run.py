@@ -65,6 +65,32 @@ def case_no_libraries_unused(t):
     t.ok("mapped libunwind" not in fp.stdout, "unwind=fp never loads libunwind", fp.stdout)
 
 
+def fork_faults(shim):
+    """Minor page faults per fork+_exit+wait, children included: the
+    difference between a long and a short loop, so start-up cancels out."""
+    counts = []
+    for n in (200, 2200):
+        r = run(["forks", str(n)], shim=shim)
+        if r.returncode != 0 or not r.stdout.startswith("faults "):
+            return None
+        counts.append(int(r.stdout.split()[1]))
+    return (counts[1] - counts[0]) / 2000
+
+
+def case_fork_faults(t):
+    """A fork copies what the parent's and the child's fork handlers write
+    one page at a time, and the child maps the handlers' code as it runs
+    it: the shim keeps both on one or two pages (BC_FORK_STATE,
+    BC_FORK_CODE), so a fork costs a few faults more than bare (6 here),
+    not one for each file's locks (13 before)."""
+    bare = fork_faults(False)
+    shim = fork_faults(True)
+    if not t.ok(bare is not None and shim is not None, "the fork loop ran bare and under the shim"):
+        return
+    print(f"# minor faults per fork: bare {bare:.1f}, under the shim {shim:.1f}")
+    t.ok(shim - bare <= 9, f"a fork costs at most 9 page faults more than bare ({shim - bare:.1f})")
+
+
 def case_first_call_race(t):
     work = tempfile.mkdtemp(prefix="bstrcheck-startup-")
     try:

@@ -9,7 +9,10 @@
  *                            symbolizer found mapped, one a line
  *   startup-prog race N      N threads make their first BSTR at once while
  *                            the main thread forks (each child makes one
- *                            too); prints "made M" */
+ *                            too); prints "made M"
+ *   startup-prog forks N     N times fork, _exit in the child, wait; prints
+ *                            the minor page faults of the loop, the
+ *                            children's included ("faults F") */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,6 +128,28 @@ static int race(int n)
     return failed ? 1 : 0;
 }
 
+static long minor_faults(void)
+{
+    struct rusage self, children;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    return self.ru_minflt + children.ru_minflt;
+}
+
+static int forks(int n)
+{
+    long before = minor_faults();
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+            return 1;
+    }
+    printf("faults %ld\n", minor_faults() - before);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -131,6 +157,8 @@ int main(int argc, char **argv)
     bool sys = argc > 2 && strcmp(argv[2], "sys") == 0;
     if (strcmp(argv[1], "race") == 0)
         return argc > 2 && find_sys() == 0 ? race(atoi(argv[2])) : 2;
+    if (strcmp(argv[1], "forks") == 0)
+        return argc > 2 ? forks(atoi(argv[2])) : 2;
     if (sys && (find_sys() != 0 || one_bstr() != 0))
         return 1;
     if (strcmp(argv[1], "fds") == 0)
