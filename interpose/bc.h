@@ -54,6 +54,7 @@ __attribute__((noreturn)) void bc_dcheck_failed(const char *what, const char *fi
 #define BC_DCHECK(cond, what) ((void)0)
 #endif
 
+#if BC_OS_LINUX /* ELF section names */
 /* What fork() writes in every process (its handlers' locks and flags):
  * gathered in one section, so a fork costs one copy-on-write fault in the
  * parent and one in the child, not one for each file's page. */
@@ -62,6 +63,10 @@ __attribute__((noreturn)) void bc_dcheck_failed(const char *what, const char *fi
  * library's code as it first runs them, one fault each; together they
  * take one or two. */
 #define BC_FORK_CODE __attribute__((section(".text.hot.bc_fork")))
+#else
+#define BC_FORK_STATE
+#define BC_FORK_CODE
+#endif
 
 /* The Windows types, spelled out: bstrcheck has no windows.h. OLECHAR's
  * width is a run-time option, so BSTR is an opaque pointer here. */
