@@ -96,8 +96,12 @@ class Suite:
         self.row("fixed cost: tiny C program (1 BSTR)", "ms per process", self.interleaved(
             runs, lambda v: 1e3 * self.wall(tiny(v), self.env(v)) if tiny(v) else None))
 
-    def fork(self):
-        name, unit = "fork: fork+_exit+wait, 10k BSTRs live", "µs per fork"
+    def fork(self, live):
+        """fork+_exit+wait with LIVE BSTRs made first (0: a process that
+        never made one, which every process pays for)."""
+        name = f"fork: fork+_exit+wait, {live:,} BSTRs live" if live else \
+            "fork: fork+_exit+wait, no BSTR made"
+        unit = "µs per fork"
         if not self.a.fork_loop:
             self.row(name, unit, {v: None for v in VARIANTS})
             return
@@ -105,7 +109,7 @@ class Suite:
         def measure(v):
             if v == LSAN:
                 return None
-            out = self.output([self.a.fork_loop, "fork", "1000", "10000"],
+            out = self.output([self.a.fork_loop, "fork", "1000", str(live)],
                               self.env(v, preload_runtime=True))
             try:
                 return float(out.split(":")[1].split()[0])
@@ -222,7 +226,8 @@ def main():
     suite = Suite(args)
     t0 = time.monotonic()
     suite.fixed_cost()
-    suite.fork()
+    suite.fork(0)
+    suite.fork(10000)
     suite.process_loop()
     suite.live_set()
     suite.call_path()
