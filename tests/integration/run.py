@@ -40,10 +40,12 @@ class Tap:
         self.count = 0
         self.failed = 0
 
-    def ok(self, cond, desc, diag=None):
+    def ok(self, cond, desc, diag=None, todo=None):
+        """TODO: a known bug, said why; its failure is expected (meson
+        counts a pass as unexpected, so the marker goes when it is fixed)."""
         self.count += 1
-        print(f"{'ok' if cond else 'not ok'} {self.count} - {desc}")
-        if not cond:
+        print(f"{'ok' if cond else 'not ok'} {self.count} - {desc}" + (f" # TODO {todo}" if todo else ""))
+        if not cond and not todo:
             self.failed += 1
             if diag:
                 for line in str(diag).splitlines():
