@@ -543,6 +543,14 @@ extern void *const *bc_modules_watch;
  * and goes straight to it. */
 extern __thread int bc_forwarding_rt __attribute__((tls_model("initial-exec")));
 int bc_runtime_slow(uintptr_t ra);
+/* An exception went past the shim's frames on this thread without their
+ * cleanups (personality.c): its recursion depth is stale. */
+extern __thread int bc_unwound __attribute__((tls_model("initial-exec")));
+/* With bc_unwound: a call whose return address RA is in no runtime's
+ * module is the program's own, after the exception: the thread's depth is
+ * mended and true returned. A runtime's call (still inside its work) is
+ * left to pass through. */
+bool bc_mend_unwound(uintptr_t ra);
 /* The runtime for a top-level call that came through the generic entry
  * points, RA its return address (consulted only while a module is loading
  * or could not be patched). */
