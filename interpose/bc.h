@@ -168,10 +168,13 @@ extern __thread uintptr_t bc_entry_frame __attribute__((tls_model("initial-exec"
         if (bc_depth++ == 0)                                                \
             bc_entry_frame = (uintptr_t)__builtin_frame_address(0);         \
     } while (0)
-#define BC_GUARD_LEAVE()          \
-    do {                          \
-        if (--bc_depth == 0)      \
-            bc_entry_frame = 0;   \
+#define BC_GUARD_LEAVE()                                                    \
+    do {                                                                    \
+        if (--bc_depth == 0) {                                              \
+            bc_entry_frame = 0;                                             \
+            if (BC_UNLIKELY(bc_unwound)) /* lost frames inside this call */ \
+                bc_unwound = bc_passing = 0;                                \
+        }                                                                   \
     } while (0)
 
 /* ----------------------------------------------------- "platform_linux.c" */
@@ -543,14 +546,12 @@ extern void *const *bc_modules_watch;
  * and goes straight to it. */
 extern __thread int bc_forwarding_rt __attribute__((tls_model("initial-exec")));
 int bc_runtime_slow(uintptr_t ra);
-/* An exception went past the shim's frames on this thread without their
- * cleanups (personality.c): its recursion depth is stale. */
+/* An exception the runtime caught inside a call went past some of the
+ * shim's frames without their cleanups (personality.c): the call's end
+ * clears what they left (BC_GUARD_LEAVE). */
 extern __thread int bc_unwound __attribute__((tls_model("initial-exec")));
-/* With bc_unwound: a call whose return address RA is in no runtime's
- * module is the program's own, after the exception: the thread's depth is
- * mended and true returned. A runtime's call (still inside its work) is
- * left to pass through. */
-bool bc_mend_unwound(uintptr_t ra);
+/* Find the unwinder the shim's cleanups belong to (the constructor). */
+void bc_personality_init(void);
 /* The runtime for a top-level call that came through the generic entry
  * points, RA its return address (consulted only while a module is loading
  * or could not be patched). */

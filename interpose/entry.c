@@ -79,8 +79,7 @@ static void unpass(const int *passing)
  * holds a shim lock; that is not the shim calling out under its lock.) */
 #define PASS_THROUGH(fixed, statement)                                       \
     do {                                                                     \
-        if (BC_UNLIKELY(bc_depth > 0) &&                                     \
-            !(BC_UNLIKELY(bc_unwound) && bc_mend_unwound(CALLER))) {         \
+        if (BC_UNLIKELY(bc_depth > 0)) {                                     \
             int rt = nested_runtime(fixed);                                  \
             if (rt != BC_RUNTIME_OWN) {                                      \
                 int passing_ __attribute__((cleanup(unpass))) = ++bc_passing; \

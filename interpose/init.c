@@ -63,6 +63,7 @@ static void init_once_fn(void)
         bc_fault_init();
     }
     bc_fork_init();
+    bc_personality_init(); /* the unwinder, before any exception */
     __atomic_store_n(&bc_ready, 1, __ATOMIC_RELEASE);
 }
 

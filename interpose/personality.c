@@ -3,11 +3,11 @@
  * compiler names, reads a frame through the functions of the unwinder
  * that calls it; an unwinder linked into the runtime itself (-static-libgcc)
  * has other ones, and libgcc_s's routine aborts on its frames. So calls
- * from libgcc_s go to its routine, and any other unwinder is told to go on
- * past the shim's frame (_URC_CONTINUE_UNWIND, which needs nothing of the
- * frame): the cleanups do not run, the thread's recursion depth stays
- * raised, and bc_unwound says so until the program's next call mends it
- * (bc_mend_unwound). ELF and the GNU unwinder's ABI. */
+ * from the unwinder the shim is linked against (the module of its own
+ * _Unwind_Resume) go to that unwinder's routine, and any other unwinder is
+ * told to go on past the shim's frame (_URC_CONTINUE_UNWIND, which needs
+ * nothing of the frame): the cleanups do not run, and lost_cleanups does
+ * their work. ELF and the Itanium unwinding ABI. */
 #include "bc.h"
 
 #include <dlfcn.h>
@@ -15,29 +15,71 @@
 
 #define URC_CONTINUE_UNWIND 8
 #define UA_CLEANUP_PHASE 2
+#define UA_FORCE_UNWIND 8
 
 struct _Unwind_Exception;
 struct _Unwind_Context;
 typedef int (*personality_fn)(int, int, uint64_t, struct _Unwind_Exception *,
                               struct _Unwind_Context *);
+/* The shim's cleanups call it: its module is the unwinder they belong to. */
+void _Unwind_Resume(struct _Unwind_Exception *);
 
 __thread int bc_unwound __attribute__((tls_model("initial-exec")));
 
 static personality_fn real_personality;
-static uintptr_t libgcc_lo, libgcc_hi;
+static uintptr_t unwinder_lo, unwinder_hi;
 
-static bool resolve(void)
+void bc_personality_init(void)
 {
-    if (__atomic_load_n(&libgcc_hi, __ATOMIC_ACQUIRE))
-        return true;
-    void *p = dlsym(RTLD_DEFAULT, "__gcc_personality_v0"); /* ours is hidden */
+    Dl_info info;
+    void (*resume_fn)(struct _Unwind_Exception *) = _Unwind_Resume;
+    void *resume;
+    memcpy(&resume, &resume_fn, sizeof resume);
     bc_module_t m;
-    if (!p || !bc_platform_module_of((uintptr_t)p, &m))
-        return false;
+    if (!dladdr(resume, &info) || !info.dli_fname || !bc_platform_module_of((uintptr_t)resume, &m))
+        return;
+    void *module = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+    void *p = module ? dlsym(module, "__gcc_personality_v0") : NULL;
+    if (module)
+        dlclose(module); /* NOLOAD: only the reference it took */
+    if (!p) {
+        (void)dlerror();
+        return;
+    }
     memcpy(&real_personality, &p, sizeof real_personality);
-    libgcc_lo = m.lo;
-    __atomic_store_n(&libgcc_hi, m.hi, __ATOMIC_RELEASE);
-    return true;
+    unwinder_lo = m.lo;
+    __atomic_store_n(&unwinder_hi, m.hi, __ATOMIC_RELEASE);
+}
+
+/* The start of the unwinder's exception object (the Itanium C++ ABI):
+ * in the cleanup phase, both GNU's and LLVM's unwinders keep the stack
+ * address of the frame that catches in private_2. */
+typedef struct exception_header {
+    uint64_t exception_class;
+    void (*cleanup)(int, struct _Unwind_Exception *);
+    uintptr_t private_1, private_2;
+} exception_header_t;
+
+/* One of the shim's frames goes without its cleanups. When the frame that
+ * catches is above the outermost entry point's (the program catches), the
+ * whole call is over: the thread's state is set back at once, as the
+ * cleanups would have. Else (the runtime catches its own exception inside
+ * the call) the call goes on, and its end clears what was left
+ * (BC_GUARD_LEAVE). A forced unwind (thread cancellation) ends it all. */
+static void lost_cleanups(int actions, struct _Unwind_Exception *e)
+{
+    exception_header_t h;
+    memcpy(&h, e, sizeof h);
+    uintptr_t catcher = (actions & UA_FORCE_UNWIND) ? UINTPTR_MAX : h.private_2;
+    if (bc_entry_frame && catcher > bc_entry_frame) {
+        bc_depth = 0;
+        bc_passing = 0;
+        bc_forwarding_rt = 0;
+        bc_entry_frame = 0;
+        bc_unwound = 0;
+    } else {
+        bc_unwound = 1;
+    }
 }
 
 /* used: the compiler refers to it only after link-time optimization has
@@ -49,9 +91,11 @@ int __gcc_personality_v0(int version, int actions, uint64_t cls, struct _Unwind_
                          struct _Unwind_Context *context)
 {
     uintptr_t from = (uintptr_t)__builtin_return_address(0);
-    if (resolve() && from >= libgcc_lo && from < libgcc_hi)
+    uintptr_t hi = __atomic_load_n(&unwinder_hi, __ATOMIC_ACQUIRE);
+    if (hi && from >= unwinder_lo && from < hi)
         return real_personality(version, actions, cls, e, context);
     if (actions & UA_CLEANUP_PHASE)
-        bc_unwound = 1; /* this frame goes without its cleanups */
+        lost_cleanups(actions, e);
     return URC_CONTINUE_UNWIND;
 }
+

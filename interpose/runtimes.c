@@ -90,20 +90,6 @@ static void update_watch(void)
         __atomic_store_n(&bc_modules_watch, watch, __ATOMIC_RELEASE);
 }
 
-bool bc_mend_unwound(uintptr_t ra)
-{
-    for (int i = 1; i < BC_MAX_RUNTIMES; i++)
-        if (__atomic_load_n(&bc_runtimes[i].in_use, __ATOMIC_ACQUIRE) && ra >= bc_runtimes[i].lo &&
-            ra < bc_runtimes[i].hi)
-            return false;
-    bc_depth = 0;
-    bc_passing = 0;
-    bc_forwarding_rt = 0;
-    bc_entry_frame = 0;
-    bc_unwound = 0;
-    return true;
-}
-
 void bc_runtimes_init(void)
 {
     pthread_mutex_lock(&publish_lock);
