@@ -65,8 +65,9 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
     memcpy(key.stacks, stacks, sizeof key.stacks);
 
     pthread_mutex_lock(&events_lock);
-    kind_counts[kind]++;
     bool counted = count_into_group(&key, bytes);
+    if (counted)
+        kind_counts[kind]++;
     pthread_mutex_unlock(&events_lock);
     if (counted)
         return;
@@ -87,16 +88,18 @@ void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
         va_end(ap);
     }
     pthread_mutex_lock(&events_lock);
-    /* another thread may have made the group meanwhile */
+    /* counted with its group in one step, so a report never sees a count
+     * without its finding; another thread may have made the group meanwhile */
+    kind_counts[kind]++;
     bool added = false;
-    if (g && !count_into_group(&key, bytes)) {
-        g->order = group_count++;
-        HASH_ADD(hh, groups, key, sizeof key, g);
-        added = BC_HASH_ADDED(g);
+    if (!count_into_group(&key, bytes)) {
+        if (g) {
+            g->order = group_count++;
+            HASH_ADD(hh, groups, key, sizeof key, g);
+            added = BC_HASH_ADDED(g);
+        }
         if (!added)
             lost_events++;
-    } else if (!g) {
-        lost_events++;
     }
     bc_finding_t first;
     if (added)

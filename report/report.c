@@ -298,7 +298,9 @@ static bool scan_table(leak_scan_t *scan, bc_counts_t *counts)
     bc_snapshot_t snap;
     if (!bc_snapshot_take(&snap)) {
         bc_warn("out of memory while copying the table for the report; its leaks are missing");
+        bc_table_lock_all();
         *counts = bc_table_counts();
+        bc_table_unlock_all();
         return false;
     }
     if (scan->with_leaks) {
