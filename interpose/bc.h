@@ -420,7 +420,6 @@ void bc_table_unlock_all(void);
 /* With all shards locked: visit every record; count them; sum the counters. */
 void bc_table_foreach(void (*fn)(const bc_record_t *, void *), void *arg);
 size_t bc_table_records_locked(void);
-void bc_table_audit(void (*fn)(bc_record_t *, void *), void *arg);
 /* Visit every record, locking one shard at a time (patiently: this runs
  * from the fault handler too). False if a shard could not be locked. */
 bool bc_table_search(void (*fn)(const bc_record_t *, void *), void *arg);
@@ -827,8 +826,6 @@ typedef struct bc_notices {
 /* Under the lock: note a finding about REC (copied). */
 bc_notice_t *bc_notice(bc_notices_t *notices, bc_say_t what, const bc_record_t *rec,
                        bc_stack_id_t access);
-/* Under the lock: copy the first characters of REC's string, if live. */
-void bc_notice_sample(bc_notice_t *n, const bc_record_t *rec);
 /* After the unlock: say them all (bc_event). */
 void bc_notices_say(bc_notices_t *notices);
 /* Informational counts, not findings. */

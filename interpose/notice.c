@@ -5,7 +5,6 @@
  * characters of a live string) and the caller says it once unlocked. */
 #include "bc.h"
 
-#include <string.h>
 
 #define NO_STACKS {0, 0, 0, 0}
 
@@ -24,11 +23,6 @@ bc_notice_t *bc_notice(bc_notices_t *notices, bc_say_t what, const bc_record_t *
     n->number = 0;
     n->sample.bytes = 0;
     return n;
-}
-
-void bc_notice_sample(bc_notice_t *n, const bc_record_t *rec)
-{
-    bc_sample_copy(&n->sample, rec);
 }
 
 static void say(bc_notice_t *n)

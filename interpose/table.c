@@ -801,13 +801,6 @@ void bc_table_foreach(void (*fn)(const bc_record_t *, void *), void *arg)
             fn(rec, arg);
 }
 
-void bc_table_audit(void (*fn)(bc_record_t *, void *), void *arg)
-{
-    for (unsigned i = 0; i < SHARD_COUNT; i++)
-        for (bc_record_t *rec = shards[i].records; rec; rec = rec->hh.next)
-            fn(rec, arg);
-}
-
 /* Lock SHARD, giving up after about a second: the search runs from a
  * signal handler, and a thread that died holding a lock must not hang it. */
 static bool lock_patiently(bc_shard_t *shard)

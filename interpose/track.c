@@ -139,7 +139,7 @@ static void check_live(bc_notices_t *notices, bc_record_t *rec, bc_stack_id_t ac
         if (n) {
             n->number = past;
             n->fn = when;
-            bc_notice_sample(n, rec);
+            bc_sample_copy(&n->sample, rec);
         }
     }
 }
@@ -829,7 +829,7 @@ void bc_track_release(int rt, bc_bstr_t bstr)
         if (rec->pins == 0) {
             bc_notice_t *n = bc_notice(&notices, BC_SAY_UNPINNED_RELEASE, rec, 0);
             if (n)
-                bc_notice_sample(n, rec);
+                bc_sample_copy(&n->sample, rec);
         } else {
             unpin_rt = BC_RECORD_RUNTIME(rec);
             if (--rec->pins == 0 && (rec->flags & BC_FLAG_FREE_PENDING)) {
@@ -890,7 +890,7 @@ static void mismatched_locked(foreign_hit_t hit, void *p, const char *fn, bc_sta
     if (n) {
         n->fn = fn;
         n->ptr = p;
-        bc_notice_sample(n, rec);
+        bc_sample_copy(&n->sample, rec);
     }
     if (!freed) {
         rec->pins = 0; /* free() ignores pins: the memory is gone for the program */
