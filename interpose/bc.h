@@ -589,6 +589,8 @@ void bc_runtime_note_forward(void);
 /* "forward" once any call was forwarded, else "own". */
 const char *bc_runtimes_mode(void);
 /* The OLECHAR width of REC's runtime. */
+/* The OLECHAR width of runtime RT's strings (own mode's while unknown). */
+unsigned bc_runtime_width(int rt);
 unsigned bc_record_width(const bc_record_t *rec);
 /* May REC's memory be read (not an orphan)? */
 static inline bool bc_record_readable(const bc_record_t *rec)

@@ -115,9 +115,7 @@ static void put_stack(sink_t *k, const char *heading, bc_stack_id_t id)
 static void put_bstr(sink_t *k, const describe_search_t *s)
 {
     const bc_record_t *rec = &s->rec;
-    unsigned width = bc_record_width(rec);
-    if (width == 0)
-        width = 2;
+    unsigned width = bc_record_width(rec); /* never 0 */
     bool live = rec->state == BC_LIVE;
     put(k, "BSTR {%llu} at %p: %s, %u character(s) (%u bytes)",
         (unsigned long long)rec->seq, (void *)bc_record_bstr(rec),

@@ -501,11 +501,15 @@ const char *bc_runtimes_mode(void)
     return used_forward ? "forward" : "own";
 }
 
-unsigned bc_record_width(const bc_record_t *rec)
+unsigned bc_runtime_width(int rt)
 {
-    int rt = BC_RECORD_RUNTIME(rec);
     if (rt == BC_RUNTIME_OWN || rt == BC_RUNTIME_ORPHAN)
         return bc_own_width();
     unsigned w = __atomic_load_n(&bc_runtimes[rt].width, __ATOMIC_RELAXED);
-    return w ? w : bc_own_width();
+    return w ? w : bc_own_width(); /* not learned yet: own mode's */
+}
+
+unsigned bc_record_width(const bc_record_t *rec)
+{
+    return bc_runtime_width(BC_RECORD_RUNTIME(rec));
 }

@@ -15,17 +15,16 @@
 #include <time.h>
 
 /* Records are found by the BSTR held in hh.key (bc.h): keys compare as
- * pointers, and their hash is computed once per call, by hash_of(), and
- * also picks the shard. */
+ * pointers, and their hash is computed once per call (bucket_hash(); the
+ * same page hash picks the shard). */
 #undef HASH_KEYCMP
 #define HASH_KEYCMP(a, b, n) ((a) != (b))
 
 /* Shards come in groups, one per thread slot (the quarantine's, below): a
  * thread inserts the BSTRs it makes into its own group, by hash within it,
- * so two threads do not write the same shards, tables and records. With
- * one set of shards for all, two threads ran at 1.6x to 1.7x one, each
- * line of a shard moving between the cores; with a group each, at 1.9x.
- * Finding a BSTR looks in the caller's group first, then in the others in
+ * so two threads do not write the same shards, tables and records (one set
+ * for all made each line of a shard move between the cores:
+ * docs/benchmarks.md, "Why the table is laid out as it is"). Finding a BSTR looks in the caller's group first, then in the others in
  * turn: a BSTR freed by the thread that made it takes one look. A record
  * never moves, so a look that misses it in one group cannot find it moved
  * to a group already passed. */
@@ -43,9 +42,9 @@ typedef struct spare {
 } spare_t;
 
 /* The quarantine: per shard, a ring per thread slot, so that a thread
- * releases only what it freed itself (blocks of its own allocator arena:
- * with one shared ring, two threads ran at 1.4x one, fighting over each
- * other's arena locks). Threads take slots in turn, at their first insert
+ * releases only what it freed itself (blocks of its own allocator arena;
+ * one shared ring made threads fight over each other's arena locks: the
+ * same section). Threads take slots in turn, at their first insert
  * or free; a ring's share of quarantine_kb is in ring_budget(). */
 #define RINGS_PER_SHARD GROUP_COUNT
 

@@ -568,7 +568,7 @@ static bc_bstr_t realloc_fresh(int rt, const bc_record_t *old, const void *src, 
         *failed = !fresh;
         return fresh;
     }
-    unsigned width = bc_runtimes[rt].width ? bc_runtimes[rt].width : bc_own_width();
+    unsigned width = bc_runtime_width(rt);
     size_t inside = readable_inside(old, src);
     bc_bstr_t fresh;
     if (!is_sz && src && inside != SIZE_MAX && (uint64_t)len * width > inside) {
