@@ -549,7 +549,9 @@ int bc_runtime_slow(uintptr_t ra);
  * shim's frames without their cleanups (personality.c): the call's end
  * clears what they left (BC_GUARD_LEAVE). */
 extern __thread int bc_unwound __attribute__((tls_model("initial-exec")));
-/* Find the unwinder the shim's cleanups belong to (the constructor). */
+/* Find the unwinder the shim's cleanups belong to (at arming: a process
+ * that makes no Sys* call never needs it). Until then every unwinder is
+ * treated as foreign, whose frames' cleanups lost_cleanups stands in for. */
 void bc_personality_init(void);
 /* The runtime for a top-level call that came through the generic entry
  * points, RA its return address (consulted only while a module is loading

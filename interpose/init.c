@@ -63,7 +63,6 @@ static void init_once_fn(void)
         bc_fault_init();
     }
     bc_fork_init();
-    bc_personality_init(); /* the unwinder, before any exception */
     __atomic_store_n(&bc_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -99,6 +98,7 @@ void bc_init_slow(void)
     }
     bc_arm_gate_unlock();
     bc_stack_init();
+    bc_personality_init(); /* before a call can reach a runtime that throws */
     bc_arm_gate_lock();
     __atomic_store_n(&bc_armed, 1, __ATOMIC_RELEASE);
     bc_arm_gate_unlock();
