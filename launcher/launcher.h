@@ -7,7 +7,7 @@
 #define BC_LAUNCHER_H
 
 #include "config.h"
-#include "report.h"
+#include "output.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -14,7 +14,7 @@ const bc_role_t bc_role_display_order[BC_ROLE_COUNT] = {
 unsigned bc_frames_walk(bc_stack_id_t id,
                         bool (*fn)(const bc_frame_info_t *, unsigned, void *), void *arg)
 {
-    bc_stack_t stack = bc_depot_get(id);
+    bc_stack_t stack = bc_snapshot_stack(id);
     unsigned number = 0;
     for (uint32_t i = 0; i < stack.nframes; i++) {
         bc_frame_info_t frames[BC_MAX_INLINE];
@@ -148,7 +148,7 @@ void bc_finding_fingerprint(const bc_finding_t *f, char out[BC_FINGERPRINT_LEN])
     bc_fingerprint_begin(&fp, bc_kind_names[f->kind]);
     /* bc_fingerprint_roles lists the roles in bc_role_t order */
     for (int role = 0; role < BC_ROLE_COUNT; role++) {
-        if (!f->stacks[role] || bc_depot_get(f->stacks[role]).nframes == 0)
+        if (!f->stacks[role] || bc_snapshot_stack(f->stacks[role]).nframes == 0)
             continue;
         bc_fingerprint_stack(&fp, bc_fingerprint_roles[role]);
         bc_frames_walk(f->stacks[role], fingerprint_frame, &fp);

@@ -50,7 +50,7 @@ typedef struct leak_scan {
 
 static pthread_mutex_t report_lock BC_FORK_STATE = PTHREAD_MUTEX_INITIALIZER;
 
-static void scan_leak(const bc_record_view_t *rec, leak_scan_t *scan, const bc_record_t *side);
+static void scan_leak(const bc_record_view_t *rec, leak_scan_t *scan, const bc_sample_t *side);
 
 /* Every record of the snapshot: leaks, history, named BSTRs. */
 static void scan_record(const bc_record_view_t *rec, leak_scan_t *scan)
@@ -73,13 +73,6 @@ static void scan_record(const bc_record_view_t *rec, leak_scan_t *scan)
         scan_leak(rec, scan, NULL);
 }
 
-/* A live BSTR a signal handler made (side.c): own mode's memory, which
- * stays readable, so its sample is taken here. */
-static void scan_side_record(const bc_record_t *rec, void *arg)
-{
-    bc_record_view_t v = bc_record_view(rec);
-    scan_leak(&v, arg, rec);
-}
 
 static leak_group_t *leak_group(const bc_record_view_t *rec, leak_scan_t *scan)
 {
@@ -113,8 +106,9 @@ static leak_group_t *leak_group(const bc_record_view_t *rec, leak_scan_t *scan)
     return g;
 }
 
-/* SIDE: the record itself, when it is one of side.c's. */
-static void scan_leak(const bc_record_view_t *rec, leak_scan_t *scan, const bc_record_t *side)
+/* SIDE: its sample, when it is a BSTR a signal handler made (not in the
+ * table). */
+static void scan_leak(const bc_record_view_t *rec, leak_scan_t *scan, const bc_sample_t *side)
 {
     if (rec->state != BC_LIVE || rec->seq < scan->min_seq)
         return;
@@ -136,7 +130,7 @@ static void scan_leak(const bc_record_view_t *rec, leak_scan_t *scan, const bc_r
         g->oldest = *rec;
         g->oldest_on_side = side != NULL;
         if (side)
-            bc_sample_copy(&g->side_sample, side);
+            g->side_sample = *side;
     }
 }
 
@@ -149,7 +143,7 @@ static void fill_samples(leak_scan_t *scan)
         const bc_sample_t *sample = &g->side_sample;
         if (!g->oldest_on_side) {
             sample = &raw;
-            if (!(g->oldest.flags >> 4 != BC_RUNTIME_ORPHAN && bc_snapshot_sample(&g->oldest, &raw)))
+            if (BC_VIEW_ORPHAN(&g->oldest) || !bc_snapshot_sample(&g->oldest, &raw))
                 continue;
         }
         if (sample->bytes)
@@ -296,33 +290,31 @@ static void collect_errors(finding_list_t *list)
 static bool scan_table(leak_scan_t *scan, bc_counts_t *counts)
 {
     bc_snapshot_t snap;
-    if (!bc_snapshot_take(&snap)) {
+    if (!bc_snapshot_take(&snap, scan->with_leaks)) {
         bc_warn("out of memory while copying the table for the report; its leaks are missing");
-        bc_table_lock_all();
-        *counts = bc_table_counts();
-        bc_table_unlock_all();
+        *counts = snap.counts;
         return false;
     }
     if (scan->with_leaks) {
         /* Every record's stack id exists by now: one slot per stack (a
          * lookup without hashing; the hash table catches the rest). */
-        scan->nstacks = bc_depot_count();
+        scan->nstacks = bc_snapshot_stacks();
         scan->by_stack = calloc((size_t)scan->nstacks + 1, sizeof *scan->by_stack);
     }
     for (size_t i = 0; i < snap.count; i++)
         scan_record(&snap.records[i], scan);
+    for (size_t i = 0; i < snap.side_count; i++) /* made by signal handlers */
+        scan_leak(&snap.side[i].view, scan, &snap.side[i].sample);
     *counts = snap.counts;
     bool complete = scan->freed_records == snap.counts.frees;
+    counts->allocations += snap.side_counts.allocations;
+    counts->frees += snap.side_counts.frees;
     bc_snapshot_free(&snap);
     if (scan->with_leaks) {
-        bc_side_foreach_live(scan_side_record, scan); /* made by signal handlers */
         free(scan->by_stack);
         scan->by_stack = NULL;
         fill_samples(scan);
     }
-    bc_counts_t side = bc_side_counts();
-    counts->allocations += side.allocations;
-    counts->frees += side.frees;
     return complete;
 }
 
@@ -404,18 +396,17 @@ static void collect(bc_report_t *report, uint64_t min_seq, bool with_leaks, bool
     report->pid = (int)getpid();
     report->parent_pid = (int)getppid();
     report->exe = bc_exe_path();
-    report->mode = bc_runtimes_mode();
+    report->mode = bc_snapshot_mode();
 
     /* A forked child's inherited BSTRs stay its parent's leaks. */
-    uint64_t first_own = bc_table_first_own_seq();
+    uint64_t first_own = bc_snapshot_first_own_seq();
     leak_scan_t scan = {.min_seq = min_seq > first_own ? min_seq : first_own,
                         .with_leaks = with_leaks};
     /* the verdicts on leaks consult every record's stacks */
     scan.history = with_leaks && verdicts ? bc_history_new() : NULL;
-    bc_deferred_drain(); /* frees that signal handlers left for later */
+    bc_core_settle(with_errors); /* deferred frees; overflows, prefixes, writes after free */
     finding_list_t list = {0};
     if (with_errors) {
-        bc_track_audit_all(); /* overflows, prefixes, writes after free */
         collect_errors(&list);
         for (size_t i = 0; i < list.len; i++)
             name_finding(&list.items[i].finding, &scan);
@@ -520,7 +511,7 @@ int bc_report_at_exit(void)
     }
     bc_report_t report;
     collect(&report, 0, bc_opt.detect_leaks != 0, true, true);
-    bc_nested_warn();
+    bc_core_warn_at_exit();
     report.reason = "exit";
     write_outputs(&report, true);
     size_t findings = report.nfindings;
@@ -562,7 +553,7 @@ void bc_report_abort(const bc_finding_t *finding)
     report.pid = (int)getpid();
     report.parent_pid = (int)getppid();
     report.exe = bc_exe_path();
-    report.mode = bc_runtimes_mode();
+    report.mode = bc_snapshot_mode();
     report.findings = (bc_finding_t *)finding;
     report.nfindings = 1;
     report.events[finding->kind] = 1;

@@ -2,6 +2,7 @@
  * frames, located at its first frame in the user's code (frames.c), and
  * handed to the one SARIF writer (sarif.c) with the process's invocation
  * and summary counts. */
+#include "report.h"
 #include "sarif.h"
 
 #include <stdlib.h>

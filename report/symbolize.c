@@ -986,7 +986,7 @@ void bc_symbolize_module_gone(bc_module_note_t *note, uint32_t stacks)
         return;
     pthread_mutex_lock(&symbol_lock);
     for (bc_stack_id_t id = 1; id <= stacks; id++)
-        mark_unloaded(bc_depot_get(id), note);
+        mark_unloaded(bc_snapshot_stack(id), note);
     note->next = unloaded_modules;
     unloaded_modules = note;
     /* the live session's view of the loaded modules is stale now */

@@ -55,7 +55,6 @@
 #include "report.h"
 
 #include <limits.h>
-#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,7 +118,7 @@ static bool history_index(bc_history_t *h)
         return !h->out_of_memory;
     h->indexed = true;
     for (const history_item_t *item = h->items; item; item = item->hh.next) {
-        bc_stack_t r = bc_depot_get(item->key.alloc);
+        bc_stack_t r = bc_snapshot_stack(item->key.alloc);
         if (r.nframes < 2)
             continue;
         uint64_t key = suffix_hash(r);
@@ -445,7 +444,7 @@ static bool only_this_handed_out(bc_stack_t a, bc_stack_id_t a_id, const vframe_
         const history_item_t *item = bucket->items[i];
         if (item->key.alloc == a_id || item->key.alloc == 0)
             continue;
-        bc_stack_t r = bc_depot_get(item->key.alloc);
+        bc_stack_t r = bc_snapshot_stack(item->key.alloc);
         if (!suffix_equal(r, 1, a, 1))
             continue;
         vframe_t r0 = frame_at(r, 0);
@@ -453,7 +452,7 @@ static bool only_this_handed_out(bc_stack_t a, bc_stack_id_t a_id, const vframe_
             continue; /* another callee of the same caller frame */
         if (item->key.state == BC_LIVE || !item->key.free)
             return false; /* F made another BSTR that is still live */
-        bc_stack_t s = bc_depot_get(item->key.free);
+        bc_stack_t s = bc_snapshot_stack(item->key.free);
         vframe_t s0 = frame_at(s, 0);
         if (!suffix_equal(s, 1, a, 1) || !same_function(&s0, f))
             return false; /* ... or one that someone else freed */
@@ -467,26 +466,19 @@ typedef struct global_search {
     bool found;
 } global_search_t;
 
-static int search_module(struct dl_phdr_info *m, size_t size, void *arg)
+/* false (stop) once a word of [LO, HI) is one of the group's BSTRs */
+static bool search_segment(uintptr_t lo, uintptr_t hi, void *arg)
 {
-    (void)size;
     global_search_t *s = arg;
-    for (int i = 0; i < m->dlpi_phnum && !s->found; i++) {
-        const ElfW(Phdr) *ph = &m->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
-            continue;
-        uintptr_t lo = (m->dlpi_addr + ph->p_vaddr + sizeof(uintptr_t) - 1) &
-                       ~(uintptr_t)(sizeof(uintptr_t) - 1);
-        uintptr_t hi = m->dlpi_addr + ph->p_vaddr + ph->p_memsz;
-        for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi && !s->found; a += sizeof(uintptr_t)) {
-            uintptr_t word;
-            memcpy(&word, (const void *)a, sizeof word);
-            for (uint32_t k = 0; k < s->n; k++)
-                if (word == s->bstrs[k])
-                    s->found = true;
-        }
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi && !s->found; a += sizeof(uintptr_t)) {
+        uintptr_t word;
+        memcpy(&word, (const void *)a, sizeof word);
+        for (uint32_t k = 0; k < s->n; k++)
+            if (word == s->bstrs[k])
+                s->found = true;
     }
-    return s->found;
+    return !s->found;
 }
 
 /* Does a global or static variable of any loaded module hold one of the
@@ -496,14 +488,14 @@ static bool held_by_a_global(const bc_finding_t *f, const bc_finding_info_t *inf
     if (info->nbstrs == 0 || info->nbstrs != f->count)
         return true;
     global_search_t s = {info->bstrs, info->nbstrs, false};
-    dl_iterate_phdr(search_module, &s);
+    bc_platform_segments(BC_SEGMENTS_DATA, search_segment, &s);
     return s.found;
 }
 
 static bool leak_verdict(const bc_finding_t *f, bc_stack_id_t a_id, bc_history_t *h,
                          bc_finding_info_t *info)
 {
-    bc_stack_t a = bc_depot_get(a_id);
+    bc_stack_t a = bc_snapshot_stack(a_id);
     if (a.nframes < 2)
         return false;
     vframe_t a0 = frame_at(a, 0);
@@ -560,7 +552,7 @@ void bc_verdict(const bc_finding_t *f, bc_history_t *h, bc_finding_info_t *info)
     for (int i = 0; i < 3; i++) {
         if (!ids[i])
             return;
-        s[i] = bc_depot_get(ids[i]);
+        s[i] = bc_snapshot_stack(ids[i]);
         if (!stack_usable(s[i]))
             return;
     }

@@ -132,7 +132,7 @@ def case_break_on_alloc_gdb(t):
         "break bstrcheck_break", "run", "print seq", "continue", "frame function greet",
         "print greeting",
     ], options="break_on_alloc=4", preload=False)
-    t.ok(re.search(r"Breakpoint 1, bstrcheck_break \(seq=4, bstr=0x[0-9a-f]+\)", out) is not None,
+    t.ok(re.search(r"Breakpoint 1, bstrcheck_break \(seq=(seq@entry=)?4, bstr=(bstr@entry=)?0x[0-9a-f]+\)", out) is not None,
          "gdb stops in bstrcheck_break with seq 4", out)
     t.ok("$1 = 4" in out, "print seq", out)
     t.ok("Program received signal SIGTRAP" in out, "then SIGTRAP: a debugger is attached", out)

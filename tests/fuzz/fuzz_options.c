@@ -3,7 +3,7 @@
  * declared range (a bad value keeps the default), with the same result
  * when the same text is parsed again. Warnings go to stderr: run with
  * -close_fd_mask=2. */
-#include "bc.h"
+#include "hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
  *
  * Byte code: each operation takes an opcode byte and a few argument bytes
  * from the input; the text of new strings comes from the input too. */
-#include "bc.h"
+#include "hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

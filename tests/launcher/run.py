@@ -228,8 +228,8 @@ def case_bad_usage(t):
 
 
 def option_names():
-    """The shim's option names, from interpose/options.inc."""
-    path = os.path.join(os.environ["BC_SOURCE_ROOT"], "interpose", "options.inc")
+    """The shim's option names, from interpose/base/options.inc."""
+    path = os.path.join(os.environ["BC_SOURCE_ROOT"], "interpose", "base", "options.inc")
     with open(path, encoding="utf-8") as f:
         return re.findall(r"^BC_OPTION\(\w+, (\w+), \"([^\"]*)\"", f.read(), re.M)
 

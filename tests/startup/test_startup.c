@@ -6,7 +6,7 @@
  *               first Sys* call, nor with catch_free=0: its pages are made
  *               unreadable, and the calls must not fault (a child with
  *               catch_free=1 shows that they would). */
-#include "bc.h"
+#include "hooks.h"
 #include "tap.h"
 
 #include <signal.h>

@@ -4,7 +4,7 @@
  * a notice taken outside a lock does too. Each breach runs in a child
  * process; the parent checks that the child aborted and what it said. A
  * build without the checks skips them (release builds only warn once). */
-#include "bc.h"
+#include "hooks.h"
 #include "tap.h"
 
 #include <signal.h>
@@ -80,7 +80,7 @@ static void expect_abort(breach_fn fn, const char *what)
 int main(void)
 {
     bc_options_parse(NULL);
-    bc_table_init();
+    bc_table_init(&bc_track_table_policy);
 #if BC_DCHECKS
     tap_plan(8);
     expect_abort(event_under_lock, "bc_event under a shard lock");

@@ -1,5 +1,5 @@
 /* The stack depot: deduplication, ids, round trips, and concurrent puts. */
-#include "bc.h"
+#include "hooks.h"
 #include "tap.h"
 
 #include <pthread.h>

@@ -7,7 +7,7 @@
  * uthash allocates to grow a table from 32 to 64 and from 64 to 128
  * buckets. Records come from slabs of another size. Under
  * AddressSanitizer, whose own malloc cannot be replaced, it is skipped. */
-#include "bc.h"
+#include "hooks.h"
 #include "tap.h"
 
 #include <stdlib.h>
@@ -54,7 +54,7 @@ int main(void)
 {
     tap_plan(7);
     bc_options_parse("quarantine_kb=0");
-    bc_table_init();
+    bc_table_init(&bc_track_table_policy);
 
     /* Fake BSTR addresses (never read), all in one shard so that its table
      * must grow. */

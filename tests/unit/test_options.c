@@ -1,6 +1,6 @@
 /* bc_options_parse(): defaults, every option kind, separators, and that bad
  * input warns (counted) and keeps the default. Warnings go to stderr. */
-#include "bc.h"
+#include "hooks.h"
 #include "tap.h"
 
 #include <stdlib.h>

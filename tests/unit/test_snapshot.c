@@ -3,7 +3,7 @@
  * while another thread keeps inserting, which makes the buffer too small
  * and the copy start again), each view a faithful copy, and a sample read
  * only from the very BSTR the view saw while it is live. */
-#include "bc.h"
+#include "hooks.h"
 #include "tap.h"
 
 #include <pthread.h>
@@ -43,7 +43,7 @@ static int by_bstr(const void *a, const void *b)
 int main(void)
 {
     bc_options_parse(NULL);
-    bc_table_init();
+    bc_table_init(&bc_track_table_policy);
     tap_plan(7);
 
     /* real memory behind the records, for the samples: "snap" at width 2 */
@@ -55,7 +55,7 @@ int main(void)
         insert((uintptr_t)strings[i], 16, (bc_stack_id_t)(i % 5 + 1));
     }
     bc_snapshot_t snap;
-    bool taken = bc_snapshot_take(&snap);
+    bool taken = bc_snapshot_take(&snap, true);
     tap_ok(taken && snap.count == BASE, "a snapshot holds every record (%zu)", snap.count);
     qsort(snap.records, snap.count, sizeof *snap.records, by_bstr);
     bool faithful = true;
@@ -91,7 +91,7 @@ int main(void)
     /* cuts until the inserter is done (and one more) */
     for (int round = 0, last_round = 0; !last_round; round++) {
         last_round = __atomic_load_n(&stop, __ATOMIC_ACQUIRE);
-        if (!bc_snapshot_take(&snap)) {
+        if (!bc_snapshot_take(&snap, true)) {
             consistent = false;
             break;
         }

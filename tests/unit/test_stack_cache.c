@@ -2,7 +2,7 @@
  * stack is reused only when a full walk would give the same frames. Every
  * id from the cache is compared with the id of an uncached capture of the
  * same call. The callers live in libstack_callers.so (see there why). */
-#include "bc.h"
+#include "hooks.h"
 #include "tap.h"
 
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Suppressions: the glob matcher, the file parser (rules, comments,
  * malformed lines), matching a frame by function, file and module, and a
  * whole finding through real stacks of this program. Warnings go to stderr. */
-#include "report.h"
+#include "hooks.h"
 #include "tap.h"
 
 #include <stdlib.h>

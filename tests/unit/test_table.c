@@ -1,4 +1,4 @@
-/* The sharded allocation table and its quarantine. bc_table_init() reads
+/* The sharded allocation table and its quarantine. bc_table_init(&bc_track_table_policy) reads
  * bc_opt.quarantine_kb and may run only once per process, so the scenario
  * is chosen by argv[1]:
  *   default  quarantine_kb=1024 (the default): insert, find, counts,
@@ -10,7 +10,7 @@
  *            finds, frees and filters the other's
  *   scale    1,000,000 records of blocks from malloc: the tables grow with
  *            them and keep their chains short and their bytes few */
-#include "bc.h"
+#include "hooks.h"
 #include "tap.h"
 
 #include <pthread.h>
@@ -765,7 +765,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [default|zero|small|threads|scale]\n", argv[0]);
         return 2;
     }
-    bc_table_init();
+    bc_table_init(&bc_track_table_policy);
     if (strcmp(scenario, "zero") == 0)
         return scenario_zero();
     if (strcmp(scenario, "small") == 0)
