@@ -16,7 +16,7 @@
 /* What the entry points do once past the guard: the bookkeeping around the
  * runtime RT (the caller's). Each returns what the Sys* function returns.
  * A real runtime's nested calls never come here: entry.c passes them
- * through. */
+ * through; nor do reentrant calls in own mode, which go to nested.c. */
 bc_bstr_t bc_track_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len);
 int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, bool is_sz);
 void bc_track_free(int rt, bc_bstr_t bstr);
@@ -128,10 +128,15 @@ void bc_break_check(uint64_t seq, bc_bstr_t bstr);
  * readable (else OUT->bytes is 0). */
 void bc_sample_copy(bc_sample_t *out, const bc_record_t *rec);
 
+/* The stacks of one event, by role (0: none), named where it is made:
+ * (bc_stacks_t){.alloc = rec->alloc_stack, .access = stack}. */
+typedef struct bc_stacks {
+    bc_stack_id_t alloc, free, previous_free, access; /* bc_role_t's order */
+} bc_stacks_t;
 /* Record an error event (slow path; never under a shard lock: it formats
  * and allocates). SAMPLE (may be NULL) is the string's sample. */
-BC_NOINLINE void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
-                          const bc_sample_t *sample, uint64_t bytes, const char *fmt, ...)
+BC_NOINLINE void bc_event(bc_kind_t kind, bc_stacks_t stacks, const bc_sample_t *sample,
+                          uint64_t bytes, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 /* ------------------------------------------------------------- "notice.c" */

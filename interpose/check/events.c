@@ -55,9 +55,15 @@ static bool count_into_group(const event_key_t *key, uint64_t bytes)
     return g != NULL;
 }
 
-void bc_event(bc_kind_t kind, const bc_stack_id_t stacks[BC_ROLE_COUNT],
-              const bc_sample_t *sample, uint64_t bytes, const char *fmt, ...)
+void bc_event(bc_kind_t kind, bc_stacks_t by_role, const bc_sample_t *sample, uint64_t bytes,
+              const char *fmt, ...)
 {
+    const bc_stack_id_t stacks[BC_ROLE_COUNT] = {
+        [BC_ROLE_ALLOC] = by_role.alloc,
+        [BC_ROLE_FREE] = by_role.free,
+        [BC_ROLE_PREVIOUS_FREE] = by_role.previous_free,
+        [BC_ROLE_ACCESS] = by_role.access,
+    };
     BC_DCHECK(bc_shard_locks_held == 0 || bc_passing, "bc_event under a shard lock");
     bc_no_lock_held("bc_event");
     event_key_t key;

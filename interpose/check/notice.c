@@ -6,8 +6,6 @@
 #include "check.h"
 
 
-#define NO_STACKS {0, 0, 0, 0}
-
 bc_notice_t *bc_notice(bc_notices_t *notices, bc_say_t what, const bc_record_t *rec,
                        bc_stack_id_t access)
 {
@@ -29,39 +27,34 @@ static void say(bc_notice_t *n)
 {
     const bc_record_t *rec = &n->rec;
     void *bstr = (void *)bc_record_bstr(rec);
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-    stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
     bc_stack_id_t access = n->access ? n->access : bc_stack_here();
+    bc_stacks_t accessed = {.alloc = rec->alloc_stack, .access = access};
     const bc_sample_t *sample = n->sample.bytes ? &n->sample : NULL;
     switch (n->what) {
     case BC_SAY_PREFIX:
-        stacks[BC_ROLE_ACCESS] = access;
-        bc_event(BC_KIND_PREFIX_CORRUPT, stacks, NULL, rec->bytes,
+        bc_event(BC_KIND_PREFIX_CORRUPT, accessed, NULL, rec->bytes,
                  "length prefix of BSTR %p is %u, but %u bytes were allocated (%s)", bstr,
                  (unsigned)n->number, rec->bytes, n->fn);
         break;
     case BC_SAY_OVERFLOW:
-        stacks[BC_ROLE_ACCESS] = access;
-        bc_event(BC_KIND_OVERFLOW, stacks, sample, rec->bytes,
+        bc_event(BC_KIND_OVERFLOW, accessed, sample, rec->bytes,
                  "%zu byte(s) past the end of BSTR %p (%u bytes) were written (%s)",
                  (size_t)n->number, bstr, rec->bytes, n->fn);
         break;
     case BC_SAY_USE_AFTER_FREE:
-        stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
-        stacks[BC_ROLE_ACCESS] = access;
-        bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, rec->bytes,
+        accessed.previous_free = rec->free_stack;
+        bc_event(BC_KIND_USE_AFTER_FREE, accessed, NULL, rec->bytes,
                  "%s on BSTR %p, which was already freed", n->fn, bstr);
         break;
     case BC_SAY_UNPINNED_RELEASE:
-        stacks[BC_ROLE_ACCESS] = access;
-        bc_event(BC_KIND_INVALID_BSTR, stacks, sample, 0,
+        bc_event(BC_KIND_INVALID_BSTR, accessed, sample, 0,
                  "SysReleaseString on BSTR %p without a matching SysAddRefString", bstr);
         break;
     case BC_SAY_MISMATCHED:
-        stacks[BC_ROLE_FREE] = access;
-        if (rec->state != BC_LIVE)
-            stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
-        bc_event(BC_KIND_MISMATCHED_FREE, stacks, sample, rec->bytes,
+        bc_event(BC_KIND_MISMATCHED_FREE,
+                 (bc_stacks_t){.alloc = rec->alloc_stack, .free = access,
+                               .previous_free = rec->state != BC_LIVE ? rec->free_stack : 0},
+                 sample, rec->bytes,
                  "%s(%p) on %s BSTR %p: BSTRs are released with SysFreeString", n->fn, n->ptr,
                  rec->state != BC_LIVE ? "the already freed" : "the", bstr);
         break;

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NO_STACKS {0, 0, 0, 0}
 #define IS_OWN(rec) (BC_RECORD_RUNTIME(rec) == BC_RUNTIME_OWN)
 
 /* Characters read through a psz the program passed: it may be misaligned. */
@@ -28,11 +27,10 @@ size_t bc_olestr_len(const void *psz)
 BC_NOINLINE static void report_double_free(const bc_record_t *rec, bc_stack_id_t stack,
                                            const char *fn)
 {
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-    stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-    stacks[BC_ROLE_FREE] = stack;
-    stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
-    bc_event(BC_KIND_DOUBLE_FREE, stacks, NULL, rec->bytes,
+    bc_event(BC_KIND_DOUBLE_FREE,
+             (bc_stacks_t){.alloc = rec->alloc_stack, .free = stack,
+                           .previous_free = rec->free_stack},
+             NULL, rec->bytes,
              "%s on BSTR %p, which was already freed", fn, (void *)bc_record_bstr(rec));
 }
 
@@ -69,14 +67,16 @@ static void match_inside(const bc_record_t *rec, void *arg)
 BC_NOINLINE static void report_not_a_bstr(bc_kind_t kind, const void *ptr, const char *fn,
                                           bc_stack_id_t stack)
 {
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-    bc_role_t role = kind == BC_KIND_INVALID_FREE ? BC_ROLE_FREE : BC_ROLE_ACCESS;
-    stacks[role] = stack;
+    bc_stacks_t stacks = {0};
+    if (kind == BC_KIND_INVALID_FREE)
+        stacks.free = stack;
+    else
+        stacks.access = stack;
     inside_search_t s = {.ptr = (uintptr_t)ptr};
     if (ptr && !bc_addr_impossible(ptr))
         bc_table_search(match_inside, &s);
     if (s.found) {
-        stacks[BC_ROLE_ALLOC] = s.rec.alloc_stack;
+        stacks.alloc = s.rec.alloc_stack;
         long long offset = (long long)((uintptr_t)ptr - bc_record_bstr(&s.rec));
         bc_event(kind, stacks, NULL, 0,
                  "%s on %p, which is not a BSTR: %lld bytes %s the BSTR %p allocated at the "
@@ -176,10 +176,9 @@ static size_t poison_damage(const bc_record_t *rec, size_t *first)
  * the lock): found when it leaves, or at exit. */
 static void say_poison(const bc_record_t *rec, size_t changed, size_t first, const char *when)
 {
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-    stacks[BC_ROLE_ALLOC] = rec->alloc_stack;
-    stacks[BC_ROLE_PREVIOUS_FREE] = rec->free_stack;
-    bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, rec->bytes,
+    bc_event(BC_KIND_USE_AFTER_FREE,
+             (bc_stacks_t){.alloc = rec->alloc_stack, .previous_free = rec->free_stack}, NULL,
+             rec->bytes,
              "write after free: %zu byte(s) of the freed BSTR %p changed, the first at "
              "offset %zu (%s)",
              changed, (void *)bc_record_bstr(rec), first, when);
@@ -375,9 +374,7 @@ static bool record(int rt, bc_bstr_t bstr, uint32_t bytes, bc_stack_id_t stack, 
 BC_NOINLINE static void report_bad_argument(const char *fn, const char *what, const void *ptr,
                                             bc_stack_id_t stack)
 {
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = NO_STACKS;
-    stacks[BC_ROLE_ACCESS] = stack;
-    bc_event(BC_KIND_INVALID_BSTR, stacks, NULL, 0,
+    bc_event(BC_KIND_INVALID_BSTR, (bc_stacks_t){.access = stack}, NULL, 0,
              "%s: %s %p cannot point to memory the program owns; the call failed", fn, what,
              ptr);
 }
@@ -458,8 +455,6 @@ static bc_bstr_t forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, un
 
 bc_bstr_t bc_track_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len)
 {
-    if (BC_UNLIKELY(bc_reentered(rt)))
-        return bc_nested_alloc(kind, psz, len);
     if (rt == BC_RUNTIME_OWN)
         return own_alloc(kind, psz, len);
     return forward_alloc(rt, kind, psz, len);
@@ -528,10 +523,6 @@ static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool ca
 
 void bc_track_free(int rt, bc_bstr_t bstr)
 {
-    if (BC_UNLIKELY(bc_reentered(rt))) {
-        bc_nested_free(bstr);
-        return;
-    }
     /* Captured before locking, so the lock is held briefly; a second free
      * gets its stack in any case. */
     free_with_stack(rt, bstr, bc_free_stack_here(), true);
@@ -711,8 +702,6 @@ static bc_bstr_t record_fresh(int rt, bc_bstr_t fresh, bc_stack_id_t stack)
 int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bool is_sz)
 {
     const char *fn = is_sz ? "SysReAllocString" : "SysReAllocStringLen";
-    if (BC_UNLIKELY(bc_reentered(rt)))
-        return bc_nested_realloc(pbstr, src, len, is_sz);
     if (!realloc_args_ok(rt, pbstr, src, fn))
         return 0;
     bc_bstr_t old = *pbstr;
@@ -747,8 +736,6 @@ int bc_track_realloc(int rt, bc_bstr_t *pbstr, const void *src, unsigned len, bo
 uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
 {
     const char *fn = chars ? "SysStringLen" : "SysStringByteLen";
-    if (BC_UNLIKELY(bc_reentered(rt)))
-        return bc_nested_len(bstr, chars);
     const bc_record_t *known = memo_live((uintptr_t)bstr);
     if (known && bc_record_readable(known)) { /* the same answers as below, without the lock */
         int known_rt = BC_RECORD_RUNTIME(known);
@@ -789,8 +776,6 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
 
 bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
 {
-    if (BC_UNLIKELY(bc_reentered(rt)))
-        return bc_nested_addref(bstr);
     bc_record_t *rec;
     BC_NOTICES(notices);
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
@@ -818,10 +803,6 @@ bc_hresult_t bc_track_addref(int rt, bc_bstr_t bstr)
 
 void bc_track_release(int rt, bc_bstr_t bstr)
 {
-    if (BC_UNLIKELY(bc_reentered(rt))) {
-        bc_nested_release(bstr);
-        return;
-    }
     bc_record_t *rec;
     BC_EVICTED(out);
     BC_NOTICES(notices);

@@ -97,6 +97,12 @@ static void unpass(const int *passing)
     BC_GUARD_ENTER();                                                              \
     int rt_ = (fixed) != ANY_RUNTIME ? (fixed) : bc_runtime_for_entry(CALLER)
 
+/* Past the guard: the bookkeeping (track.c), or, when this thread was
+ * already inside the shim in own mode (a signal handler that interrupted a
+ * Sys* call), the lock-free, malloc-free nested path (nested.c). */
+#define DISPATCH(nested_call, tracked_call) \
+    (BC_UNLIKELY(bc_reentered(rt_)) ? (nested_call) : (tracked_call))
+
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 ALWAYS_INLINE bc_bstr_t alloc_entry(int fixed, bc_alloc_kind_t kind, const void *psz,
@@ -104,7 +110,7 @@ ALWAYS_INLINE bc_bstr_t alloc_entry(int fixed, bc_alloc_kind_t kind, const void 
 {
     PASS_THROUGH(fixed, return bc_forward_alloc(rt, kind, psz, len));
     ENTER(fixed);
-    return bc_track_alloc(rt_, kind, psz, len);
+    return DISPATCH(bc_nested_alloc(kind, psz, len), bc_track_alloc(rt_, kind, psz, len));
 }
 
 ALWAYS_INLINE int realloc_entry(int fixed, bc_bstr_t *pbstr, const void *psz, bc_uint_t len,
@@ -112,7 +118,8 @@ ALWAYS_INLINE int realloc_entry(int fixed, bc_bstr_t *pbstr, const void *psz, bc
 {
     PASS_THROUGH(fixed, return bc_forward_realloc(rt, pbstr, psz, len, is_sz));
     ENTER(fixed);
-    return bc_track_realloc(rt_, pbstr, psz, len, is_sz);
+    return DISPATCH(bc_nested_realloc(pbstr, psz, len, is_sz),
+                    bc_track_realloc(rt_, pbstr, psz, len, is_sz));
 }
 
 ALWAYS_INLINE void free_entry(int fixed, bc_bstr_t bstr)
@@ -121,7 +128,7 @@ ALWAYS_INLINE void free_entry(int fixed, bc_bstr_t bstr)
         return;
     PASS_THROUGH(fixed, { bc_forward_free(rt, bstr); return; });
     ENTER(fixed);
-    bc_track_free(rt_, bstr);
+    DISPATCH(bc_nested_free(bstr), bc_track_free(rt_, bstr));
 }
 
 ALWAYS_INLINE bc_uint_t len_entry(int fixed, bc_bstr_t bstr, bool chars)
@@ -130,7 +137,7 @@ ALWAYS_INLINE bc_uint_t len_entry(int fixed, bc_bstr_t bstr, bool chars)
         return 0;
     PASS_THROUGH(fixed, return chars ? bc_forward_len(rt, bstr) : bc_forward_byte_len(rt, bstr));
     ENTER(fixed);
-    return bc_track_len(rt_, bstr, chars);
+    return DISPATCH(bc_nested_len(bstr, chars), bc_track_len(rt_, bstr, chars));
 }
 
 ALWAYS_INLINE bc_hresult_t addref_entry(int fixed, bc_bstr_t bstr)
@@ -139,7 +146,7 @@ ALWAYS_INLINE bc_hresult_t addref_entry(int fixed, bc_bstr_t bstr)
         return BC_E_INVALIDARG;
     PASS_THROUGH(fixed, return bc_forward_addref(rt, bstr));
     ENTER(fixed);
-    return bc_track_addref(rt_, bstr);
+    return DISPATCH(bc_nested_addref(bstr), bc_track_addref(rt_, bstr));
 }
 
 ALWAYS_INLINE void release_entry(int fixed, bc_bstr_t bstr)
@@ -148,7 +155,7 @@ ALWAYS_INLINE void release_entry(int fixed, bc_bstr_t bstr)
         return;
     PASS_THROUGH(fixed, { bc_forward_release(rt, bstr); return; });
     ENTER(fixed);
-    bc_track_release(rt_, bstr);
+    DISPATCH(bc_nested_release(bstr), bc_track_release(rt_, bstr));
 }
 
 /* The ten functions for runtime index FIXED, with NAME_ as their prefix.

@@ -82,12 +82,10 @@ static void on_segv(int sig, siginfo_t *info, void *ctx)
     bc_depth--;
     if (ours) {
         bc_depth++;
-        bc_stack_id_t stacks[BC_ROLE_COUNT] = {0, 0, 0, 0};
-        stacks[BC_ROLE_ALLOC] = m.rec.alloc_stack;
-        stacks[BC_ROLE_ACCESS] = access_stack(ctx);
+        bc_stacks_t stacks = {.alloc = m.rec.alloc_stack, .access = access_stack(ctx)};
         uintptr_t end = bc_record_bstr(&m.rec) + m.rec.bytes;
         if (m.rec.state == BC_FREED) {
-            stacks[BC_ROLE_PREVIOUS_FREE] = m.rec.free_stack;
+            stacks.previous_free = m.rec.free_stack;
             bc_event(BC_KIND_USE_AFTER_FREE, stacks, NULL, m.rec.bytes,
                      "access to %p, %lld bytes into the freed BSTR %p (guard page fault)",
                      info->si_addr, (long long)(m.addr - bc_record_bstr(&m.rec)),

@@ -17,7 +17,7 @@ typedef void (*breach_fn)(void);
 static void event_under_lock(void)
 {
     bc_shard_t *shard = bc_table_lock_home(0x1000);
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = {0};
+    bc_stacks_t stacks = {0};
     bc_event(BC_KIND_DOUBLE_FREE, stacks, NULL, 0, "formatted under a lock");
     bc_table_unlock(shard);
 }
@@ -38,7 +38,7 @@ static void notice_without_lock(void)
 
 static void event_without_lock(void)
 {
-    bc_stack_id_t stacks[BC_ROLE_COUNT] = {0};
+    bc_stacks_t stacks = {0};
     bc_event(BC_KIND_DOUBLE_FREE, stacks, NULL, 0, "formatted with no lock held");
 }
 

@@ -1,4 +1,4 @@
-/* The sharded allocation table and its quarantine. bc_table_init(&bc_track_table_policy) reads
+/* The sharded allocation table and its quarantine. bc_table_init reads
  * bc_opt.quarantine_kb and may run only once per process, so the scenario
  * is chosen by argv[1]:
  *   default  quarantine_kb=1024 (the default): insert, find, counts,
