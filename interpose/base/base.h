@@ -24,22 +24,6 @@
 #define BC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define BC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* How many of the LEN bytes at P, from the start, equal BYTE: a word at a
- * time (canary, poison and terminator checks, where intact is the rule). */
-static inline size_t bc_leading_bytes(const void *p, size_t len, unsigned char byte)
-{
-    const unsigned char *bytes = p;
-    const uint64_t pattern = 0x0101010101010101ull * byte;
-    size_t i = 0;
-    for (uint64_t word; i + 8 <= len; i += 8) {
-        __builtin_memcpy(&word, bytes + i, 8);
-        if (word != pattern)
-            break;
-    }
-    while (i < len && bytes[i] == byte)
-        i++;
-    return i;
-}
 
 /* Debug checks of the shim's own rules (a shard lock held where it must
  * be, or not held where foreign code runs). Built in with -Ddchecks=true
@@ -73,6 +57,14 @@ __attribute__((noreturn)) void bc_dcheck_failed(const char *what, const char *fi
 /* The Windows types, spelled out: bstrcheck has no windows.h. OLECHAR's
  * width is a run-time option, so BSTR is an opaque pointer here. */
 typedef void *bc_bstr_t;
+/* The byte-length prefix as stored, the 4 bytes before the data, where
+ * every runtime of the contract keeps it. */
+static inline uint32_t bc_bstr_prefix(const void *bstr)
+{
+    uint32_t prefix;
+    __builtin_memcpy(&prefix, (const char *)bstr - sizeof prefix, sizeof prefix);
+    return prefix;
+}
 typedef int32_t bc_hresult_t;
 #define BC_S_OK ((bc_hresult_t)0)
 #define BC_E_INVALIDARG ((bc_hresult_t)0x80070057)

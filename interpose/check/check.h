@@ -50,11 +50,6 @@ void bc_track_module_closing(uintptr_t lo, uintptr_t hi);
 /* It is gone: its runtimes' live BSTRs become orphans (leaks with their
  * stacks, never read again), and their slots are free. */
 void bc_track_module_closed(uintptr_t lo, uintptr_t hi);
-/* A free's stack: bc_stack_here, or 0 with free_stacks=0. */
-static inline bc_stack_id_t bc_free_stack_here(void)
-{
-    return bc_opt.free_stacks ? bc_stack_here() : 0;
-}
 /* The OLECHAR width of REC's runtime. */
 static inline unsigned bc_record_width(const bc_record_t *rec)
 {
@@ -90,14 +85,6 @@ bc_counts_t bc_side_counts(void);
 BC_FORK_CODE void bc_side_child_after_fork(void);
 
 /* ------------------------------------------------------------ "nested.c" */
-/* A call is reentrant when, in own mode, this thread was already inside
- * the shim: a signal handler that interrupted a Sys* call. It must take no
- * lock and call no malloc. (In forward mode, depth > 1 is a real runtime's
- * own nested call, passed straight through.) */
-static inline bool bc_reentered(int rt)
-{
-    return rt == BC_RUNTIME_OWN && bc_depth > 1;
-}
 bc_bstr_t bc_nested_alloc(bc_alloc_kind_t kind, const void *psz, unsigned len);
 int bc_nested_realloc(bc_bstr_t *pbstr, const void *psz, unsigned len, bool is_sz);
 void bc_nested_free(bc_bstr_t bstr);

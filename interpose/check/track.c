@@ -107,17 +107,18 @@ static void notice_prefix(bc_notices_t *notices, bc_record_t *rec, uint32_t foun
  * whose runtime answers otherwise has BC_FLAG_PREFIX_SEEN from the start).
  * Canaries exist only in the shim's own blocks; an orphan's memory is not
  * read at all. */
-static void check_live(bc_notices_t *notices, bc_record_t *rec, bc_stack_id_t access,
-                       const char *when)
+static void check_live(bc_notices_t *notices, bc_record_t *rec, bc_bstr_t bstr,
+                       bc_stack_id_t access, const char *when)
 {
-    if (!bc_record_readable(rec))
+    int rt = BC_RECORD_RUNTIME(rec);
+    if (rt == BC_RUNTIME_ORPHAN)
         return;
-    uint32_t prefix = bc_raw_prefix((bc_bstr_t)bc_record_bstr(rec));
+    uint32_t prefix = bc_bstr_prefix(bstr);
     if (BC_UNLIKELY(prefix != rec->bytes) && !(rec->flags & BC_FLAG_PREFIX_SEEN))
         notice_prefix(notices, rec, prefix, access, when);
-    if (!IS_OWN(rec))
+    if (rt != BC_RUNTIME_OWN)
         return;
-    size_t past = bc_own_overflow((bc_bstr_t)bc_record_bstr(rec), rec->bytes);
+    size_t past = bc_own_overflow(bstr, rec->bytes);
     if (BC_UNLIKELY(past) && !(rec->flags & BC_FLAG_OVERFLOW_SEEN)) {
         rec->flags |= BC_FLAG_OVERFLOW_SEEN;
         bc_notice_t *n = bc_notice(notices, BC_SAY_OVERFLOW, rec, access);
@@ -140,26 +141,17 @@ static size_t footprint(int runtime, uint32_t bytes)
 
 const bc_table_policy_t bc_track_table_policy = {.footprint = footprint};
 
-/* REC enters the quarantine: its body is poisoned (under its lock). */
-static void poison(bc_record_t *rec)
+/* REC (of runtime RT, at BSTR) enters the quarantine: its body is
+ * poisoned (under its lock). */
+static void poison(bc_record_t *rec, int rt, bc_bstr_t bstr)
 {
-    if (!bc_record_readable(rec))
+    if (rt == BC_RUNTIME_ORPHAN)
         return; /* its runtime (and maybe its memory) is gone */
-    if (IS_OWN(rec))
-        bc_own_poison((bc_bstr_t)bc_record_bstr(rec), rec->bytes);
+    if (rt == BC_RUNTIME_OWN)
+        bc_own_poison(bstr, rec->bytes);
     else
-        memset((void *)bc_record_bstr(rec), BC_POISON_BYTE, rec->bytes); /* the data only */
+        memset(bstr, BC_POISON_BYTE, rec->bytes); /* the data only */
     rec->flags |= BC_FLAG_POISONED;
-}
-
-static size_t forward_poison_damage(const bc_record_t *rec, size_t *first)
-{
-    const unsigned char *data = (const unsigned char *)bc_record_bstr(rec);
-    size_t changed = 0;
-    for (size_t i = bc_leading_bytes(data, rec->bytes, BC_POISON_BYTE); i < rec->bytes; i++)
-        if (data[i] != BC_POISON_BYTE && changed++ == 0)
-            *first = i;
-    return changed;
 }
 
 /* How many bytes of a quarantined body were written; *FIRST gets the
@@ -168,8 +160,9 @@ static size_t poison_damage(const bc_record_t *rec, size_t *first)
 {
     if (!bc_record_readable(rec) || !(rec->flags & BC_FLAG_POISONED))
         return 0;
-    return IS_OWN(rec) ? bc_own_poison_damage((bc_bstr_t)bc_record_bstr(rec), rec->bytes, first)
-                       : forward_poison_damage(rec, first);
+    bc_bstr_t bstr = (bc_bstr_t)bc_record_bstr(rec);
+    return IS_OWN(rec) ? bc_own_poison_damage(bstr, rec->bytes, first)
+                       : bc_forward_poison_damage(bstr, rec->bytes, first);
 }
 
 /* A write into a quarantined body (a detached copy, or one noticed under
@@ -184,11 +177,13 @@ static void say_poison(const bc_record_t *rec, size_t changed, size_t first, con
              changed, (void *)bc_record_bstr(rec), first, when);
 }
 
-/* Retire REC into the quarantine, poisoned, or into OUT. */
-static void retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack, bc_evicted_t *out)
+/* Retire REC, the record of BSTR, into the quarantine, poisoned, or into
+ * OUT. */
+static void retire(bc_shard_t *shard, bc_record_t *rec, bc_bstr_t bstr, bc_stack_id_t stack,
+                   bc_evicted_t *out)
 {
     if (bc_shard_retire(shard, rec, stack, out))
-        poison(rec);
+        poison(rec, BC_RECORD_RUNTIME(rec), bstr);
 }
 
 static void depth_back(const int *depth)
@@ -200,20 +195,22 @@ static void depth_back(const int *depth)
 void bc_release_evicted(const bc_evicted_t *out)
 {
     for (unsigned i = 0; i < out->count; i++) {
-        bc_record_t rec = out->rec[i]; /* detached: a copy, no lock held */
-        size_t first = 0, changed = poison_damage(&rec, &first);
-        if (changed)
-            say_poison(&rec, changed, first, "found when it left the quarantine");
-        int rt = BC_RECORD_RUNTIME(&rec);
+        const bc_record_t *rec = &out->rec[i]; /* detached: a copy, no lock held */
+        bc_bstr_t bstr = (bc_bstr_t)bc_record_bstr(rec);
+        bool poisoned = (rec->flags & BC_FLAG_POISONED) != 0;
+        size_t first = 0, changed = 0;
+        int rt = BC_RECORD_RUNTIME(rec);
         if (rt == BC_RUNTIME_OWN) {
-            bc_own_release((bc_bstr_t)bc_record_bstr(&rec), rec.bytes);
+            changed = bc_own_release_checked(bstr, rec->bytes, poisoned, &first);
         } else if (rt != BC_RUNTIME_ORPHAN) {
             /* the real free's own Sys* calls pass through; a throw out of
              * it still gives the depth back */
             int depth __attribute__((cleanup(depth_back))) = ++bc_depth;
             (void)depth;
-            bc_forward_free(rt, (bc_bstr_t)bc_record_bstr(&rec));
+            changed = bc_forward_release_checked(rt, bstr, rec->bytes, poisoned, &first);
         }
+        if (changed) /* (the record is a copy: its memory is not read again) */
+            say_poison(rec, changed, first, "found when it left the quarantine");
     }
 }
 
@@ -226,7 +223,7 @@ static bool damaged(const bc_record_t *rec)
     if (rec->state != BC_LIVE)
         return poison_damage(rec, &first) != 0;
     bc_bstr_t bstr = (bc_bstr_t)bc_record_bstr(rec);
-    if (bc_raw_prefix(bstr) != rec->bytes && !(rec->flags & BC_FLAG_PREFIX_SEEN))
+    if (bc_bstr_prefix(bstr) != rec->bytes && !(rec->flags & BC_FLAG_PREFIX_SEEN))
         return true;
     return IS_OWN(rec) && !(rec->flags & BC_FLAG_OVERFLOW_SEEN) &&
            bc_own_overflow(bstr, rec->bytes) != 0;
@@ -256,7 +253,7 @@ static void audit_one(uintptr_t bstr)
     size_t first = 0, changed = 0;
     bc_shard_t *shard = bc_table_lock_find(bstr, &rec);
     if (rec && rec->state == BC_LIVE) {
-        check_live(&notices, rec, 0, "found at exit");
+        check_live(&notices, rec, (bc_bstr_t)bstr, 0, "found at exit");
     } else if (rec && (changed = poison_damage(rec, &first)) != 0) {
         rec->flags &= (uint8_t)~BC_FLAG_POISONED; /* reported once */
         copy = *rec;
@@ -434,7 +431,7 @@ static void record_forwarded(int rt, bc_bstr_t bstr, bc_stack_id_t stack)
 {
     uint32_t bytes = bc_forward_byte_len(rt, bstr);
     /* a runtime that keeps its length elsewhere: no prefix checks */
-    uint8_t flags = bc_raw_prefix(bstr) == bytes ? 0 : BC_FLAG_PREFIX_SEEN;
+    uint8_t flags = bc_bstr_prefix(bstr) == bytes ? 0 : BC_FLAG_PREFIX_SEEN;
     bc_runtime_note_forward();
     record(rt, bstr, bytes, stack, flags);
 }
@@ -464,16 +461,16 @@ bc_bstr_t bc_track_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned
  * while it is pinned: the last SysReleaseString frees it then. Records
  * the quarantine pushes out go to OUT, released after the unlock; what the
  * checks find goes to NOTICES, said after it. */
-static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack,
+static void free_locked(bc_shard_t *shard, bc_record_t *rec, bc_bstr_t bstr, bc_stack_id_t stack,
                         bc_evicted_t *out, bc_notices_t *notices)
 {
-    check_live(notices, rec, stack, "found when it was freed");
+    check_live(notices, rec, bstr, stack, "found when it was freed");
     if (rec->pins > 0) {
         rec->flags |= BC_FLAG_FREE_PENDING;
         rec->free_stack = stack;
         return;
     }
-    retire(shard, rec, stack, out);
+    retire(shard, rec, bstr, stack, out);
 }
 
 /* SysFreeString with STACK, the free's stack (0 with free_stacks=0). An
@@ -487,11 +484,11 @@ static void free_with_stack(int rt, bc_bstr_t bstr, bc_stack_id_t stack, bool ca
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)bstr, &rec);
     bc_record_t freed;
     bool known = rec != NULL, live = rec && rec->state == BC_LIVE;
-    bool orphan = live && !bc_record_readable(rec);
+    bool orphan = live && BC_RECORD_RUNTIME(rec) == BC_RUNTIME_ORPHAN;
     if (BC_UNLIKELY(orphan)) /* its runtime is gone: forget it, read nothing */
         bc_shard_drop(shard, rec);
     else if (BC_LIKELY(live))
-        free_locked(shard, rec, stack, &out, &notices);
+        free_locked(shard, rec, bstr, stack, &out, &notices);
     else if (known)
         freed = *rec;
     bc_table_unlock(shard);
@@ -525,7 +522,7 @@ void bc_track_free(int rt, bc_bstr_t bstr)
 {
     /* Captured before locking, so the lock is held briefly; a second free
      * gets its stack in any case. */
-    free_with_stack(rt, bstr, bc_free_stack_here(), true);
+    free_with_stack(rt, bstr, bc_opt.free_stacks ? bc_stack_here() : 0, true);
 }
 
 void bc_track_free_deferred(bc_bstr_t bstr)
@@ -590,8 +587,8 @@ static int realloc_from_side(bc_bstr_t *pbstr, bc_bstr_t old, uint32_t old_bytes
     if (failed)
         return 0;
     bc_side_free(old);
-    if (fresh && !record(BC_RUNTIME_OWN, fresh, bc_own_prefix(fresh), stack, 0)) {
-        bc_own_release(fresh, bc_own_prefix(fresh));
+    if (fresh && !record(BC_RUNTIME_OWN, fresh, bc_bstr_prefix(fresh), stack, 0)) {
+        bc_own_release(fresh, bc_bstr_prefix(fresh));
         fresh = NULL;
     }
     *pbstr = fresh;
@@ -659,7 +656,7 @@ static void realloc_retire_old(const bc_record_t *snapshot, bc_stack_id_t stack)
     BC_NOTICES(notices);
     bc_shard_t *shard = bc_table_lock_find(bc_record_bstr(snapshot), &rec);
     if (rec && rec->state == BC_LIVE && rec->seq == snapshot->seq)
-        free_locked(shard, rec, stack, &out, &notices);
+        free_locked(shard, rec, (bc_bstr_t)bc_record_bstr(rec), stack, &out, &notices);
     bc_table_unlock(shard);
     bc_notices_say(&notices);
     bc_release_evicted(&out);
@@ -692,7 +689,7 @@ static bc_bstr_t record_fresh(int rt, bc_bstr_t fresh, bc_stack_id_t stack)
         record_forwarded(rt, fresh, stack);
         return fresh;
     }
-    uint32_t bytes = bc_own_prefix(fresh);
+    uint32_t bytes = bc_bstr_prefix(fresh);
     if (record(rt, fresh, bytes, stack, 0))
         return fresh;
     bc_own_release(fresh, bytes);
@@ -742,7 +739,7 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
         uint32_t bytes = known->bytes;
         if (known_rt != BC_RUNTIME_OWN)
             return chars ? bc_forward_len(known_rt, bstr) : bc_forward_byte_len(known_rt, bstr);
-        if (BC_LIKELY(bc_own_prefix(bstr) == bytes))
+        if (BC_LIKELY(bc_bstr_prefix(bstr) == bytes))
             return chars ? bytes / bc_own_width() : bytes;
         /* a damaged prefix: reported under the lock, below */
     }
@@ -755,9 +752,9 @@ uint32_t bc_track_len(int rt, bc_bstr_t bstr, bool chars)
         rec_rt = rt;
     if (BC_LIKELY(rec && rec->state == BC_LIVE)) {
         bytes = rec->bytes;
-        if (rec_rt == BC_RUNTIME_OWN && BC_UNLIKELY(bc_own_prefix(bstr) != bytes) &&
+        if (rec_rt == BC_RUNTIME_OWN && BC_UNLIKELY(bc_bstr_prefix(bstr) != bytes) &&
             !(rec->flags & BC_FLAG_PREFIX_SEEN))
-            notice_prefix(&notices, rec, bc_own_prefix(bstr), 0, fn);
+            notice_prefix(&notices, rec, bc_bstr_prefix(bstr), 0, fn);
     } else if (rec) {
         bc_notice_t *n = bc_notice(&notices, BC_SAY_USE_AFTER_FREE, rec, 0);
         if (n)
@@ -817,7 +814,7 @@ void bc_track_release(int rt, bc_bstr_t bstr)
             unpin_rt = BC_RECORD_RUNTIME(rec);
             if (--rec->pins == 0 && (rec->flags & BC_FLAG_FREE_PENDING)) {
                 rec->flags &= (uint8_t)~BC_FLAG_FREE_PENDING;
-                retire(shard, rec, rec->free_stack, &out);
+                retire(shard, rec, bstr, rec->free_stack, &out);
             }
         }
     } else if (rec) {
@@ -877,7 +874,7 @@ static void mismatched_locked(foreign_hit_t hit, void *p, const char *fn, bc_sta
     }
     if (!freed) {
         rec->pins = 0; /* free() ignores pins: the memory is gone for the program */
-        retire(hit.shard, rec, stack, out);
+        retire(hit.shard, rec, (bc_bstr_t)bc_record_bstr(rec), stack, out);
     }
 }
 

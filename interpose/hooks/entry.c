@@ -100,8 +100,8 @@ static void unpass(const int *passing)
 /* Past the guard: the bookkeeping (track.c), or, when this thread was
  * already inside the shim in own mode (a signal handler that interrupted a
  * Sys* call), the lock-free, malloc-free nested path (nested.c). */
-#define DISPATCH(nested_call, tracked_call) \
-    (BC_UNLIKELY(bc_reentered(rt_)) ? (nested_call) : (tracked_call))
+#define DISPATCH(nested_call, tracked_call)                                     \
+    (BC_UNLIKELY(rt_ == BC_RUNTIME_OWN && bc_depth > 1) ? (nested_call) : (tracked_call))
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 

@@ -120,15 +120,6 @@ uint32_t bc_forward_len(int rt, bc_bstr_t bstr)
     return bc_forward_byte_len(rt, bstr) / width_of(rt);
 }
 
-/* The byte-length prefix as stored, the 4 bytes before the data, where
- * every runtime of the contract keeps it. */
-uint32_t bc_raw_prefix(bc_bstr_t bstr)
-{
-    uint32_t prefix;
-    memcpy(&prefix, (const char *)bstr - sizeof prefix, sizeof prefix);
-    return prefix;
-}
-
 /* Does PSZ hold exactly UNITS non-zero units of WIDTH bytes, then a zero? */
 static bool holds_units(const void *psz, size_t units, unsigned width)
 {
@@ -150,7 +141,7 @@ void bc_forward_learn_width(int rt, bc_bstr_t bstr, bc_alloc_kind_t kind, const 
 {
     if (__atomic_load_n(&bc_runtimes[rt].width, __ATOMIC_RELAXED))
         return;
-    uint32_t prefix = bc_raw_prefix(bstr);
+    uint32_t prefix = bc_bstr_prefix(bstr);
     unsigned width = 0;
     if (HAS(rt, BC_FN_LEN)) {
         unsigned chars = CALL(len_fn_t, rt, BC_FN_LEN, bstr);
@@ -180,4 +171,23 @@ void bc_forward_release(int rt, bc_bstr_t bstr)
 {
     if (HAS(rt, BC_FN_RELEASE))
         CALL_VOID(bstr_fn_t, rt, BC_FN_RELEASE, bstr);
+}
+
+/* (the data only: the rest of the block is the runtime's) */
+size_t bc_forward_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
+{
+    size_t changed = 0;
+    const unsigned char *data = bstr;
+    for (size_t i = 0; i < bytes; i++)
+        if (data[i] != BC_POISON_BYTE && changed++ == 0)
+            *first = i;
+    return changed;
+}
+
+size_t bc_forward_release_checked(int rt, bc_bstr_t bstr, uint32_t bytes, bool poisoned,
+                                  size_t *first)
+{
+    size_t changed = poisoned ? bc_forward_poison_damage(bstr, bytes, first) : 0;
+    bc_forward_free(rt, bstr);
+    return changed;
 }

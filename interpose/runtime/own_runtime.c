@@ -106,13 +106,30 @@ void bc_own_release(bc_bstr_t bstr, uint32_t bytes)
         bc_internal_free((char *)bstr - BC_OWN_HEADER_SIZE);
 }
 
+/* How many of the LEN bytes at P, from the start, equal BYTE: a word at a
+ * time (canary, poison and terminator checks, where intact is the rule). */
+static inline size_t leading_bytes(const void *p, size_t len, unsigned char byte)
+{
+    const unsigned char *at = p;
+    const uint64_t pattern = 0x0101010101010101ull * byte;
+    size_t i = 0;
+    for (uint64_t word; i + 8 <= len; i += 8) {
+        memcpy(&word, at + i, 8);
+        if (word != pattern)
+            break;
+    }
+    while (i < len && at[i] == byte)
+        i++;
+    return i;
+}
+
 size_t bc_own_overflow(bc_bstr_t bstr, uint32_t bytes)
 {
     const unsigned char *data = bstr;
     size_t data_end = bc_own_data_end(bytes), end = canary_end(bytes);
-    if (BC_LIKELY(bc_leading_bytes(data + data_end, end - data_end, BC_CANARY_BYTE) ==
+    if (BC_LIKELY(leading_bytes(data + data_end, end - data_end, BC_CANARY_BYTE) ==
                       end - data_end &&
-                  bc_leading_bytes(data + bytes, data_end - bytes, 0) == data_end - bytes))
+                  leading_bytes(data + bytes, data_end - bytes, 0) == data_end - bytes))
         return 0; /* intact; below, where the damage ends */
     for (size_t i = end; i-- > data_end;)
         if (data[i] != BC_CANARY_BYTE)
@@ -146,8 +163,8 @@ size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
     size_t changed = 0, poisoned = poison_end(bytes), end = bc_own_data_end(bytes);
     /* The common case, no damage: the poison, then the terminator, which
      * stays zero. */
-    if (bc_leading_bytes(data, poisoned, BC_POISON_BYTE) == poisoned &&
-        bc_leading_bytes(data + poisoned, end - poisoned, 0) == end - poisoned)
+    if (leading_bytes(data, poisoned, BC_POISON_BYTE) == poisoned &&
+        leading_bytes(data + poisoned, end - poisoned, 0) == end - poisoned)
         return 0;
     for (size_t i = 0; i < end; i++) {
         if (data[i] != (i < poisoned ? BC_POISON_BYTE : 0)) {
@@ -155,5 +172,12 @@ size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
                 *first = i;
         }
     }
+    return changed;
+}
+
+size_t bc_own_release_checked(bc_bstr_t bstr, uint32_t bytes, bool poisoned, size_t *first)
+{
+    size_t changed = poisoned ? bc_own_poison_damage(bstr, bytes, first) : 0;
+    bc_own_release(bstr, bytes);
     return changed;
 }

@@ -21,8 +21,14 @@ bc_bstr_t bc_own_alloc(const void *src, size_t copy, uint32_t bytes);
  * before it): COPY bytes from SRC (may be NULL), zeros to the terminator,
  * canaries up to END bytes from DATA, the prefix. Returns DATA. */
 bc_bstr_t bc_own_lay_out(char *data, const void *src, size_t copy, uint32_t bytes, size_t end);
-/* Give BSTR's block back (it leaves the quarantine). */
+/* Give BSTR's block back. */
 void bc_own_release(bc_bstr_t bstr, uint32_t bytes);
+/* The same for a BSTR leaving the quarantine (no lock held): when its body
+ * was POISONED, first count the poisoned bytes that changed (returned;
+ * *FIRST gets the first one's offset). */
+size_t bc_own_release_checked(bc_bstr_t bstr, uint32_t bytes, bool poisoned, size_t *first);
+/* How many poisoned bytes changed; *FIRST gets the first one's offset. */
+size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first);
 /* Size of the block behind a BSTR of BYTES bytes. */
 size_t bc_own_block_size(uint32_t bytes);
 /* Memory a BSTR of BYTES bytes holds (quarantine accounting). */
@@ -37,15 +43,6 @@ size_t bc_own_data_end(uint32_t bytes);
 size_t bc_own_overflow(bc_bstr_t bstr, uint32_t bytes);
 /* Poison a freed body (or make its pages inaccessible). */
 void bc_own_poison(bc_bstr_t bstr, uint32_t bytes);
-/* How many poisoned bytes changed; *FIRST gets the first one's offset. */
-size_t bc_own_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first);
-/* The prefix as stored in memory. */
-static inline uint32_t bc_own_prefix(bc_bstr_t bstr)
-{
-    uint32_t prefix;
-    __builtin_memcpy(&prefix, (const char *)bstr - sizeof prefix, sizeof prefix);
-    return prefix;
-}
 
 /* -------------------------------------------------------- "guard_pages.c" */
 /* Page-heap mode: each BSTR ends flush against an inaccessible page. */
@@ -151,13 +148,19 @@ typedef enum { BC_ALLOC_SZ, BC_ALLOC_LEN, BC_ALLOC_BYTE_LEN } bc_alloc_kind_t;
 bc_bstr_t bc_forward_alloc(int rt, bc_alloc_kind_t kind, const void *psz, unsigned len);
 int bc_forward_realloc(int rt, bc_bstr_t *pbstr, const void *psz, unsigned len, bool is_sz);
 void bc_forward_free(int rt, bc_bstr_t bstr);
+/* Free a BSTR of RT leaving the quarantine (no lock held): when its data
+ * was POISONED (BC_POISON_BYTE), first count the bytes that changed
+ * (returned; *FIRST gets the first one's offset). */
+size_t bc_forward_release_checked(int rt, bc_bstr_t bstr, uint32_t bytes, bool poisoned,
+                                  size_t *first);
+/* How many bytes of a real runtime's poisoned data changed (*FIRST: the
+ * first one's offset). */
+size_t bc_forward_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first);
 uint32_t bc_forward_byte_len(int rt, bc_bstr_t bstr);
 uint32_t bc_forward_len(int rt, bc_bstr_t bstr);
 /* Learn RT's OLECHAR width from BSTR, just made by request (KIND, PSZ, LEN). */
 void bc_forward_learn_width(int rt, bc_bstr_t bstr, bc_alloc_kind_t kind, const void *psz,
                             unsigned len);
-/* The 4-byte prefix before a BSTR's data, read directly. */
-uint32_t bc_raw_prefix(bc_bstr_t bstr);
 bc_hresult_t bc_forward_addref(int rt, bc_bstr_t bstr);
 void bc_forward_release(int rt, bc_bstr_t bstr);
 

@@ -107,7 +107,7 @@ static int scenario_default(void)
     bc_bstr_t p = bc_own_alloc(hello, sizeof hello, sizeof hello);
     if (!p)
         return 1;
-    tap_is_uint(bc_own_prefix(p), sizeof hello, "bc_own_alloc: prefix holds the byte length");
+    tap_is_uint(bc_bstr_prefix(p), sizeof hello, "bc_own_alloc: prefix holds the byte length");
     uint64_t seq0 = bc_table_next_seq();
     tap_ok(insert(p, sizeof hello, 42), "insert succeeds");
     tap_ok(bc_table_next_seq() > seq0, "a marker after an insert lies beyond the one before");
