@@ -2,7 +2,7 @@
  * [ARGS...]` runs COMMAND with the shim preloaded into every process of its
  * tree, collects each process's JSON report and merges them. One section
  * per file that defines it. The launcher also compiles the shim's option
- * table (interpose/options.c) and report writer (report/output.c). */
+ * table (interpose/base/options.c) and report writer (report/shared/output.c). */
 #ifndef BC_LAUNCHER_H
 #define BC_LAUNCHER_H
 
@@ -195,7 +195,7 @@ typedef struct bc_run_result {
     int exit_status;    /* what the launcher exits with */
 } bc_run_result_t;
 
-/* The merged JSON report (INTERFACE.md, "JSON report (launcher)"). With a
+/* The merged JSON report (README.md, "The launcher"). With a
  * BASELINE (else NULL), each finding gets "baseline": "new" | "unchanged",
  * and the report lists the baseline's "fixed" findings. */
 bool bc_merge_write_json(const char *path, const bc_collection_t *c, const bc_run_result_t *run,

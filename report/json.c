@@ -1,4 +1,4 @@
-/* The JSON report of one process, exactly as INTERFACE.md spells it. */
+/* The JSON report of one process, as README.md ("Report files") describes it. */
 #include "report.h"
 
 #include <stdio.h>

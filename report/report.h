@@ -119,7 +119,7 @@ const bc_suppressions_t *bc_suppressions_active(void);
 size_t bc_suppression_for(const bc_finding_t *f, char *out, size_t outsz);
 
 /* ------------------------------------------------------------- "verdict.c" */
-/* Which ownership rule of BSTR-CONTRACT.md a finding broke, when its stacks
+/* Which ownership rule (README.md, "Ownership verdicts") a finding broke, when its stacks
  * say so exactly (see verdict.c); BC_RULE_NONE otherwise. */
 typedef enum bc_rule {
     BC_RULE_NONE,

@@ -1,4 +1,4 @@
-/* The finding kinds of INTERFACE.md ("Finding kinds") and the roles of
+/* The finding kinds (README.md, "Finding kinds") and the roles of
  * their stacks: one table of names and descriptions for the shim's reports
  * and the launcher. It includes nothing. */
 #ifndef BC_KINDS_H

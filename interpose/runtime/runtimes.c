@@ -48,7 +48,7 @@ typedef struct local_module {
 bc_runtime_t bc_runtimes[BC_MAX_RUNTIMES];
 int bc_default_runtime = BC_RUNTIME_OWN;
 
-/* The watch (bc.h): NULL_WORD in mode own, FORCE_WORD while calls must be
+/* The watch (runtime.h): NULL_WORD in mode own, FORCE_WORD while calls must be
  * told apart by return address, else the loader's last l_next. */
 static void *const null_word = NULL;
 static void *const force_word = (void *)&force_word;

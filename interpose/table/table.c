@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Records are found by the BSTR held in hh.key (bc.h): keys compare as
+/* Records are found by the BSTR held in hh.key (table.h): keys compare as
  * pointers, and their hash is computed once per call (bucket_hash(); the
  * same page hash picks the shard). */
 #undef HASH_KEYCMP
