@@ -6,6 +6,7 @@
 #include "state.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 volatile int bc_ready;
 volatile int bc_armed;
@@ -47,4 +48,52 @@ void bc_lock_rule_broken(const char *what)
     if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
         bc_warn("internal error: %s was called with a table lock held (please report this)",
                 what);
+}
+
+/* Fork-unsafe work in progress, forks waiting for it, and this thread's
+ * nesting (state.h). */
+static int unsafe_work BC_FORK_STATE;
+static int forks_waiting BC_FORK_STATE;
+static __thread int doing_unsafe BC_TLS;
+
+void bc_fork_unsafe_begin(void)
+{
+    /* waiting for a fork with a lock the fork takes would never end */
+    BC_DCHECK(bc_shard_locks_held == 0, "fork-unsafe work begun under a shard lock");
+    if (doing_unsafe++ > 0)
+        return;
+    for (;;) {
+        while (__atomic_load_n(&forks_waiting, __ATOMIC_SEQ_CST))
+            sched_yield();
+        __atomic_add_fetch(&unsafe_work, 1, __ATOMIC_SEQ_CST);
+        if (!__atomic_load_n(&forks_waiting, __ATOMIC_SEQ_CST))
+            return;
+        __atomic_sub_fetch(&unsafe_work, 1, __ATOMIC_SEQ_CST); /* a fork came first */
+    }
+}
+
+void bc_fork_unsafe_end(void)
+{
+    if (--doing_unsafe == 0)
+        __atomic_sub_fetch(&unsafe_work, 1, __ATOMIC_RELEASE);
+}
+
+void bc_fork_wait_unsafe(void)
+{
+    __atomic_add_fetch(&forks_waiting, 1, __ATOMIC_SEQ_CST);
+    int mine = doing_unsafe ? 1 : 0; /* (a fork from a handler inside such work) */
+    while (__atomic_load_n(&unsafe_work, __ATOMIC_SEQ_CST) > mine)
+        sched_yield();
+}
+
+void bc_fork_unsafe_done(void)
+{
+    __atomic_sub_fetch(&forks_waiting, 1, __ATOMIC_SEQ_CST);
+}
+
+void bc_fork_unsafe_child_after_fork(void)
+{
+    /* the other threads, and their work, stayed behind */
+    unsafe_work = doing_unsafe ? 1 : 0;
+    forks_waiting = 0;
 }

@@ -23,6 +23,20 @@ BC_FORK_CODE void bc_arm_gate_lock(void);
 BC_FORK_CODE void bc_arm_gate_unlock(void);
 BC_FORK_CODE void bc_arm_gate_child_after_fork(void);
 
+/* Work that a fork in another thread must not cut in half, because the
+ * child would inherit it half done: a libunwind walk (its cache's mutex),
+ * arming (dlopen, dlsym, dl_iterate_phdr: the dynamic linker's locks and
+ * caches). A fork waits until
+ * none is in progress (bc_fork_wait_unsafe, before it takes any lock), and
+ * none starts until the fork is done (bc_fork_unsafe_done, in the parent).
+ * Work nested in such work on one thread (a fault handler's walk) does not
+ * wait. Never begun with a shim lock held. */
+void bc_fork_unsafe_begin(void);
+void bc_fork_unsafe_end(void);
+BC_FORK_CODE void bc_fork_wait_unsafe(void);
+BC_FORK_CODE void bc_fork_unsafe_done(void);
+BC_FORK_CODE void bc_fork_unsafe_child_after_fork(void);
+
 /* ---- this thread ---- */
 /* Depth of Sys* calls on this thread: only the outermost one records
  * (hooks' BC_GUARD_ENTER/LEAVE). */

@@ -3,6 +3,7 @@
 #include "bstrcheck.h"
 
 #include "hooks.h"
+#include "report.h"
 
 BC_EXPORT int bstrcheck_is_active(void)
 {

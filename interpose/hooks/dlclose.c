@@ -17,6 +17,7 @@
  * a load, a few tests and the call; the work is skipped inside the shim's
  * own calls (libdw may dlclose). */
 #include "hooks.h"
+#include "report.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,6 +5,7 @@
  * it would have without bstrcheck. Any other fault goes, untouched, to the
  * handler that was there before (or the default action). */
 #include "hooks.h"
+#include "report.h"
 
 #include <signal.h>
 #include <string.h>

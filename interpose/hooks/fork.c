@@ -9,6 +9,7 @@
  * leaks. Its exit report goes to its own pid's files through %p.
  * exec needs nothing: LD_PRELOAD carries the shim into the new image. */
 #include "hooks.h"
+#include "report.h"
 
 /* Whether this fork took the locks. Not when the forking thread is itself
  * inside a Sys* call (fork() from a signal handler that interrupted one):
@@ -35,6 +36,7 @@ BC_FORK_CODE static void before_fork(void)
     if (!fork_locked)
         return;
     bc_depth++;
+    bc_fork_wait_unsafe(); /* first: that work may take the locks below */
     bc_arm_gate_lock();
     fork_armed = bc_armed;
     bc_report_lock();
@@ -63,6 +65,7 @@ BC_FORK_CODE static void after_fork_parent(void)
     bc_table_fork_parent();
     bc_report_unlock();
     bc_arm_gate_unlock();
+    bc_fork_unsafe_done();
     bc_depth--;
 }
 
@@ -73,6 +76,8 @@ BC_FORK_CODE static void after_fork_child(void)
     if (fork_locked)
         bc_depth--;
     bc_arm_gate_child_after_fork();
+    if (fork_locked)
+        bc_fork_unsafe_child_after_fork();
     bc_platform_patch_child_after_fork();
     bc_stack_child_after_fork();
     if (armed) {

@@ -7,7 +7,6 @@
 #define BC_HOOKS_H
 
 #include "check.h"
-#include "report.h"
 
 /* --------------------------------------------------------------- "init.c" */
 /* Two steps. The core (options, runtimes, fork handlers: cheap, nothing

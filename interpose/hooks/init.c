@@ -8,6 +8,7 @@
  *              lock. A process that never makes a BSTR never pays for it:
  *              no library loaded, no descriptor opened, no page written. */
 #include "hooks.h"
+#include "report.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -75,8 +76,13 @@ void bc_init_slow(void)
         table_ready = true;
     }
     bc_arm_gate_unlock();
+    /* dlopen, dlsym, dl_iterate_phdr: a fork in another thread meanwhile
+     * would give the child the dynamic linker's locks or caches half way
+     * through, and the child's own arming would hang or crash on them */
+    bc_fork_unsafe_begin();
     bc_stack_init();
     bc_personality_init(); /* before a call can reach a runtime that throws */
+    bc_fork_unsafe_end();
     bc_arm_gate_lock();
     __atomic_store_n(&bc_armed, 1, __ATOMIC_RELEASE);
     bc_arm_gate_unlock();

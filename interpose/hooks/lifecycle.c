@@ -12,6 +12,7 @@
  * the process ends. If that registration is refused, the report runs at
  * once, as before. */
 #include "hooks.h"
+#include "report.h"
 
 int __cxa_atexit(void (*fn)(void *), void *arg, void *dso_handle);
 

@@ -21,6 +21,7 @@
 #include <libunwind.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ typedef struct unwind_fns {
 static unwind_fns_t unwind;
 /* Set once libunwind is loaded and set up; read by every capture. */
 static bool unwind_ready;
+
 static int warned_no_libunwind;
 
 /* dlopen and dlsym: no shim lock held (another thread may be inside
@@ -348,6 +350,21 @@ BC_RAW_STACK_READ static uint32_t walk_frame_pointers(uintptr_t fp, uintptr_t *o
     return n;
 }
 
+/* ---- libunwind walks ---- */
+
+/* libunwind's caches keep a mutex of their own (its global cache: Debian
+ * builds it without the per-thread one, and asking for that gives the
+ * global one), which a fork in the middle of another thread's walk would
+ * leave locked in the child: the child's first walk would wait forever. So
+ * a walk is work a fork waits for (base/state.h). */
+static int unwind_backtrace(void **raw, int max)
+{
+    bc_fork_unsafe_begin();
+    int n = unwind.unw_backtrace(raw, max);
+    bc_fork_unsafe_end();
+    return n;
+}
+
 /* ---- the common entry ---- */
 
 uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max)
@@ -362,7 +379,7 @@ uint32_t bc_stack_capture(uintptr_t *frames, uint32_t max)
     if (bc_opt.unwind == BC_UNWIND_FP)
         n = (int)walk_frame_pointers(0, (uintptr_t *)raw, max + SHIM_FRAMES_SLACK, NULL);
     else if (BC_LIKELY(__atomic_load_n(&unwind_ready, __ATOMIC_ACQUIRE)))
-        n = unwind.unw_backtrace(raw, (int)(max + SHIM_FRAMES_SLACK));
+        n = unwind_backtrace(raw, (int)(max + SHIM_FRAMES_SLACK));
     else /* not armed (a capture before any Sys* call): nothing is loaded from here */
         n = (int)walk_frame_pointers(0, (uintptr_t *)raw, max + SHIM_FRAMES_SLACK, NULL);
     int first = 0;

@@ -12,7 +12,9 @@ not find. This test reads the build's compile_commands.json and checks:
                 includes the header of an area above it, and builds when it
                 includes its own (so the check above means what it says);
   system        only platform/ and the libdw symbolizer include <dlfcn.h>,
-                <link.h>, <ucontext.h> or elfutils.
+                <link.h>, <ucontext.h> or elfutils;
+  hot_path      the files of the Sys* and free() paths include no report/
+                header, even indirectly.
 Usage: check.py CASE (TAP output)."""
 import json
 import os
@@ -183,8 +185,49 @@ def case_system():
                    ", ".join(found))
 
 
+HOT_PATH = ("interpose/hooks/entry.c", "interpose/hooks/catch_free.c",
+            "interpose/check/track.c", "interpose/table/table.c",
+            "interpose/stack/stack_cache.c", "interpose/runtime/own_runtime.c",
+            "interpose/runtime/forward.c")
+
+
+def headers_of(entry):
+    """The headers a compile command reads (gcc/clang -H), as paths."""
+    args = [a for a in shlex.split(entry["command"])]
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("-o", "-MF", "-MQ"):
+            skip = True
+            continue
+        if a.startswith("-MD") or a.startswith("-flto"):
+            continue
+        out.append(a)
+    out += ["-fsyntax-only", "-H"]
+    r = subprocess.run(out, cwd=entry["directory"], capture_output=True, text=True)
+    # "... PATH": the dots give the depth, then one space
+    heads = [l.split(" ", 1)[1].strip() for l in r.stderr.splitlines()
+             if l.startswith(".") and " " in l]
+    return r.returncode, [os.path.realpath(os.path.join(entry["directory"], h)) for h in heads]
+
+
+def case_hot_path():
+    found = {rel: entry for rel, _, entry in commands() if rel in HOT_PATH}
+    report_dir = os.path.join(SOURCE, "report") + "/"
+    for rel in HOT_PATH:
+        ok(rel in found, f"{rel} is compiled")
+        if rel not in found:
+            continue
+        rc, heads = headers_of(found[rel])
+        ok(rc == 0 and heads, f"{rel}: its headers are listed")
+        bad = [h for h in heads if h.startswith(report_dir)]
+        ok(not bad, f"{rel} includes no report/ header", "\n".join(bad))
+
+
 CASES = {"include_dirs": case_include_dirs, "upward_fails": case_upward_fails,
-         "system": case_system}
+         "system": case_system, "hot_path": case_hot_path}
 
 if __name__ == "__main__":
     CASES[sys.argv[1]]()

@@ -112,19 +112,23 @@ static int race(int n)
         if (pthread_create(&threads[i], NULL, racer, NULL) != 0)
             return 1;
     pthread_barrier_wait(&start);
-    int failed = 0;
+    int failed = 0, last_status = 0;
     for (int i = 0; i < 8; i++) { /* forks while the threads arm */
         pid_t pid = fork();
         if (pid == 0)
             _exit(one_bstr() == 0 ? 0 : 3);
-        int status;
+        int status = -1;
         if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0)
+            WEXITSTATUS(status) != 0) {
             failed++;
+            last_status = status;
+        }
     }
     for (int i = 0; i < n; i++)
         pthread_join(threads[i], NULL);
     printf("made %d\nchildren failed %d\n", made, failed);
+    if (failed)
+        printf("a child's status %#x\n", (unsigned)last_status);
     return failed ? 1 : 0;
 }
 

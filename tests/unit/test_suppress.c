@@ -2,6 +2,7 @@
  * malformed lines), matching a frame by function, file and module, and a
  * whole finding through real stacks of this program. Warnings go to stderr. */
 #include "hooks.h"
+#include "report.h"
 #include "tap.h"
 
 #include <stdlib.h>
