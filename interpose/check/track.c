@@ -131,14 +131,12 @@ static void check_live(bc_notices_t *notices, bc_record_t *rec, bc_stack_id_t ac
 
 /* ------------------------------------------------------ the quarantine */
 
-/* Its footprint: the policy the table asks for (a real runtime's block is
- * counted as its data plus a header). */
+/* The memory a quarantined record holds back, given to the table at retire
+ * (a real runtime's block is counted as its data plus a header). */
 static size_t footprint(int runtime, uint32_t bytes)
 {
     return runtime == BC_RUNTIME_OWN ? bc_own_footprint(bytes) : (size_t)bytes + 16;
 }
-
-const bc_table_policy_t bc_track_table_policy = {.footprint = footprint};
 
 /* REC enters the quarantine: its body is poisoned (under its lock). */
 static void poison(bc_record_t *rec)
@@ -187,7 +185,7 @@ static void say_poison(const bc_record_t *rec, size_t changed, size_t first, con
 /* Retire REC into the quarantine, poisoned, or into OUT. */
 static void retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t stack, bc_evicted_t *out)
 {
-    if (bc_shard_retire(shard, rec, stack, out))
+    if (bc_shard_retire(shard, rec, stack, footprint(BC_RECORD_RUNTIME(rec), rec->bytes), out))
         poison(rec);
 }
 
