@@ -15,6 +15,11 @@
 /* What a large block is counted as (mmap rounds up to its own pages). */
 #define PAGE 4096u
 
+/* LeakSanitizer's, when the process has it: it does not scan mappings of
+ * its own accord, and a quarantined BSTR's block is held only by its
+ * record. (It takes only LeakSanitizer's own lock: no callback.) */
+extern void __lsan_register_root_region(const void *p, size_t size) __attribute__((weak));
+
 static void dcheck_locked(void)
 {
     BC_DCHECK(bc_shard_locks_held > 0, "the table's arena was used without a shard lock");
@@ -42,6 +47,8 @@ static void *carve(bc_arena_t *arena, size_t size)
          * first: a huge page would make a whole 2 MiB of them resident */
         madvise(p, chunk, MADV_NOHUGEPAGE);
 #endif
+        if (__lsan_register_root_region) /* (records live in chunks only) */
+            __lsan_register_root_region(p, chunk);
         arena->chunk = chunk;
         arena->next = p;
         arena->end = p + chunk;

@@ -38,7 +38,9 @@ static void count_if_locked(void)
 }
 
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+/* (sanitizer/allocator_interface.h: not every compiler ships it) */
+int __sanitizer_install_malloc_and_free_hooks(void (*)(const volatile void *, size_t),
+                                              void (*)(const volatile void *));
 
 static void on_malloc(const volatile void *p, size_t size)
 {
