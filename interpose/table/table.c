@@ -65,7 +65,7 @@ typedef struct spare {
  * holds about what it queues (arrays doubled and copied held up to twice
  * that, and left the smaller ones idle). Each queued record keeps the
  * footprint it was retired with, so evicting it asks nobody: at most a
- * shard's share (below 4 GiB: see bc_table_init), so 32 bits. */
+ * shard's share (see bc_table_init), so 32 bits. */
 #define SEGMENT_SLOTS 42
 typedef struct ring_segment {
     struct ring_segment *next;
@@ -225,9 +225,8 @@ void bc_table_init(void)
         bytes[g] = 0;
         memcpy(&others_mask[g], bytes, sizeof bytes);
     }
+    /* (at most 256 MiB: quarantine_kb's range ends at 16 GiB) */
     quarantine_per_shard = (size_t)bc_opt.quarantine_kb * 1024 / GROUP_SHARDS;
-    if (quarantine_per_shard > UINT32_MAX) /* (the option's range keeps it far below) */
-        quarantine_per_shard = UINT32_MAX;
     for (unsigned users = 0; users <= RINGS_PER_SHARD; users++)
         for (unsigned groups = 0; groups <= GROUP_COUNT; groups++)
             budgets[users][groups] =
@@ -653,29 +652,46 @@ static bool ring_push(bc_shard_t *shard, quarantine_ring_t *q, bc_record_t *rec,
     return true;
 }
 
-/* The oldest record of Q out of it (its bytes taken off, a segment it
- * empties given back); NULL when empty. */
+/* Move past Q's oldest slot, giving back a segment that leaves empty. */
+static void ring_advance(bc_shard_t *shard, quarantine_ring_t *q)
+{
+    ring_segment_t *seg = q->head;
+    if (--q->len == 0 || ++q->first == SEGMENT_SLOTS) {
+        q->head = seg->next;
+        q->first = 0;
+        if (!q->head) {
+            q->tail = NULL;
+            q->end = 0;
+        }
+        bc_arena_free(&shard->arena, seg, sizeof *seg);
+    }
+}
+
+/* The oldest record of Q out of it (its bytes taken off); NULL when empty. */
 static bc_record_t *ring_pop(bc_shard_t *shard, quarantine_ring_t *q)
 {
     dcheck_ring(q);
-    bc_record_t *rec = NULL;
-    while (q->len > 0 && !rec) {
-        ring_segment_t *seg = q->head;
-        unsigned at = q->first++;
-        rec = seg->rec[at];
+    while (q->len > 0) {
+        bc_record_t *rec = q->head->rec[q->first];
         if (rec)
-            q->bytes -= seg->footprint[at];
-        if (--q->len == 0 || q->first == SEGMENT_SLOTS) {
-            q->head = seg->next;
-            q->first = 0;
-            if (!q->head) {
-                q->tail = NULL;
-                q->end = 0;
-            }
-            bc_arena_free(&shard->arena, seg, sizeof *seg);
-        }
+            q->bytes -= q->head->footprint[q->first];
+        ring_advance(shard, q);
+        if (rec)
+            return rec;
     }
-    return rec;
+    return NULL;
+}
+
+/* Slots left early at the front of SHARD's rings go, with their segments
+ * (records that leave early, by drop or detach, would otherwise hold
+ * theirs until the next eviction). */
+static void trim_rings(bc_shard_t *shard)
+{
+    for (unsigned r = 0; r < RINGS_PER_SHARD; r++) {
+        quarantine_ring_t *q = &shard->rings[r];
+        while (q->len > 0 && !q->head->rec[q->first])
+            ring_advance(shard, q);
+    }
 }
 
 /* The one scan of SHARD's rings, oldest first in each, from *AT on ({0}
@@ -728,6 +744,7 @@ static void unqueue(bc_shard_t *shard, bc_record_t *rec)
 {
     ring_cursor_t all = {0};
     ring_take(shard, is_record, rec, &all);
+    trim_rings(shard);
 }
 
 void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
@@ -795,6 +812,7 @@ static bool detach_runtime(bc_shard_t *shard, int runtime, bc_evicted_t *out)
         out->rec[out->count++] = *rec;
         forget(shard, rec);
     }
+    trim_rings(shard);
     return out->count == BC_EVICT_MAX;
 }
 

@@ -860,6 +860,24 @@ static unsigned insert_fake(const uintptr_t *addr, unsigned n)
     return ok;
 }
 
+/* Is the mapping holding P marked MADV_NOHUGEPAGE ("nh")? */
+static bool no_huge_pages(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    bool in = false, nh = false;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
+            in = lo <= (uintptr_t)p && (uintptr_t)p < hi;
+        else if (in && strncmp(line, "VmFlags:", 8) == 0)
+            nh = strstr(line, " nh") != NULL;
+    }
+    if (f)
+        fclose(f);
+    return nh;
+}
+
 /* In a debug build, the arena used without a shard lock stops the process. */
 static void arena_without_lock(void)
 {
@@ -914,7 +932,7 @@ static void arena_reuse(void)
  * its lock. */
 static int scenario_arena(void)
 {
-    tap_plan(17);
+    tap_plan(19);
     count_allocator_calls();
     bc_table_shape_t s;
     bc_table_shape(&s);
@@ -951,7 +969,22 @@ static int scenario_arena(void)
     tap_ok(dropped == ARENA_RECORDS && s.records == 0, "every record dropped: the table empties");
     tap_is_uint(insert_fake(addr, ARENA_RECORDS / 2), ARENA_RECORDS / 2,
                 "and fills again from what it was given back");
+    bc_table_shape(&s);
+    size_t held = s.bytes;
+    queued = 0;
+    for (unsigned i = 0; i < ARENA_RECORDS / 2; i++) {
+        bc_record_t *rec;
+        BC_EVICTED(out);
+        bc_shard_t *shard = bc_table_lock_find(addr[i], &rec);
+        queued += rec && bc_shard_retire(shard, rec, 1, 1, &out);
+        bc_table_unlock(shard);
+    }
+    bc_table_shape(&s);
+    tap_ok(queued == ARENA_RECORDS / 2 && s.bytes == held,
+           "a drained ring's segments serve the next pushes (%zu bytes, %zu before)", s.bytes,
+           held);
     tap_is_uint(locked_allocs, 0, "no malloc or free ran under a shard lock");
+    tap_ok(no_huge_pages(find(addr[0])), "the chunks holding the records take no huge pages");
 
     /* The count sees what it looks for. */
     bc_shard_t *shard = bc_table_lock_home(addr[0]);
