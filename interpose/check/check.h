@@ -42,8 +42,6 @@ void bc_track_free_deferred(bc_bstr_t bstr);
  * copy; UINT32_MAX or more means too long for the prefix. */
 uint64_t bc_own_request(bc_alloc_kind_t kind, const void *psz, unsigned len, size_t *copy);
 
-/* What the table asks of the policy (its footprint callback). */
-extern const bc_table_policy_t bc_track_table_policy;
 /* A module is being dlclose()d: the real SysFreeString of what its runtimes
  * hold in the quarantine, while their code exists (no lock held). */
 void bc_track_module_closing(uintptr_t lo, uintptr_t hi);

@@ -132,14 +132,12 @@ static void check_live(bc_notices_t *notices, bc_record_t *rec, bc_bstr_t bstr,
 
 /* ------------------------------------------------------ the quarantine */
 
-/* Its footprint: the policy the table asks for (a real runtime's block is
- * counted as its data plus a header). */
+/* The memory a quarantined record holds back, given to the table at retire
+ * (a real runtime's block is counted as its data plus a header). */
 static size_t footprint(int runtime, uint32_t bytes)
 {
     return runtime == BC_RUNTIME_OWN ? bc_own_footprint(bytes) : (size_t)bytes + 16;
 }
-
-const bc_table_policy_t bc_track_table_policy = {.footprint = footprint};
 
 /* REC (of runtime RT, at BSTR) enters the quarantine: its body is
  * poisoned (under its lock). */
@@ -182,8 +180,9 @@ static void say_poison(const bc_record_t *rec, size_t changed, size_t first, con
 static void retire(bc_shard_t *shard, bc_record_t *rec, bc_bstr_t bstr, bc_stack_id_t stack,
                    bc_evicted_t *out)
 {
-    if (bc_shard_retire(shard, rec, stack, out))
-        poison(rec, BC_RECORD_RUNTIME(rec), bstr);
+    int rt = BC_RECORD_RUNTIME(rec);
+    if (bc_shard_retire(shard, rec, stack, footprint(rt, rec->bytes), out))
+        poison(rec, rt, bstr);
 }
 
 static void depth_back(const int *depth)

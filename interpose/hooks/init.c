@@ -72,7 +72,7 @@ void bc_init_slow(void)
     bc_depth++; /* the dynamic linker's mallocs and frees pass straight through */
     bc_arm_gate_lock();
     if (!table_ready) {
-        bc_table_init(&bc_track_table_policy);
+        bc_table_init();
         table_ready = true;
     }
     bc_arm_gate_unlock();

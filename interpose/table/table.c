@@ -4,15 +4,27 @@
  * do not even share the shards they write. Each shard also keeps its part of the quarantine: freed
  * records stay findable (double frees, late use) and their memory is not
  * reused until the shard's share of quarantine_kb is exceeded. Records come
- * from per-shard slabs (no allocator call, no allocator header per BSTR);
- * the quarantine is rings of record pointers, so records carry no link. */
+ * from per-shard slabs (no allocator header per BSTR); the quarantine is
+ * FIFOs of record pointers, so records carry no link. All this memory, and
+ * uthash's tables, comes from the shard's arena (arena.h): no malloc or
+ * free under a shard lock. */
 #include "table.h"
+#include "arena.h"
 
 #include <pthread.h>
 #include <sched.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* uthash's macros take no context: they allocate from the arena of the
+ * shard named `shard` where they are used (a use without one does not
+ * build). Other users of hash.h keep malloc and bc_internal_free. */
+#undef uthash_malloc
+#undef uthash_free
+#define uthash_malloc(sz) bc_arena_alloc(&shard->arena, (sz))
+#define uthash_free(ptr, sz) bc_arena_free(&shard->arena, (ptr), (sz))
+/* No allocator call is left in this file. */
+#pragma GCC poison malloc calloc realloc free bc_internal_free
 
 /* Records are found by the BSTR held in hh.key (table.h): keys compare as
  * pointers, and their hash is computed once per call (bucket_hash(); the
@@ -48,9 +60,24 @@ typedef struct spare {
  * or free; a ring's share of quarantine_kb is in ring_budget(). */
 #define RINGS_PER_SHARD GROUP_COUNT
 
+/* A ring is a FIFO of 512-byte segments from the shard's arena: a segment
+ * its oldest record has left goes back to it for the next push, so a ring
+ * holds about what it queues (arrays doubled and copied held up to twice
+ * that, and left the smaller ones idle). Each queued record keeps the
+ * footprint it was retired with, so evicting it asks nobody: at most a
+ * shard's share (see bc_table_init), so 32 bits. */
+#define SEGMENT_SLOTS 42
+typedef struct ring_segment {
+    struct ring_segment *next;
+    bc_record_t *rec[SEGMENT_SLOTS]; /* NULL: left early */
+    uint32_t footprint[SEGMENT_SLOTS];
+} ring_segment_t;
+_Static_assert(sizeof(ring_segment_t) == 512, "a segment fills its arena block");
+
 typedef struct quarantine_ring {
-    bc_record_t **slot; /* oldest at slot[first]; NULL: left early */
-    size_t first, len, cap;
+    ring_segment_t *head, *tail; /* NULL when empty */
+    unsigned first, end;         /* head's oldest slot; tail's slots used */
+    size_t len;                  /* slots from the oldest to the newest */
     size_t bytes;
 } quarantine_ring_t;
 
@@ -67,9 +94,9 @@ struct bc_shard {
     unsigned group;
     bc_record_t *records;
     spare_t *spares;
-    size_t slabs;
     quarantine_ring_t rings[RINGS_PER_SHARD];
     bc_counts_t counts;
+    bc_arena_t arena; /* (touched only when something grows) */
 } __attribute__((aligned(64)));
 
 static bc_shard_t shards[SHARD_COUNT]; /* group by group */
@@ -188,11 +215,8 @@ static uint64_t take_seq(void)
 }
 static uint64_t first_own_seq = 1;
 
-static bc_table_policy_t policy;
-
-void bc_table_init(const bc_table_policy_t *given)
+void bc_table_init(void)
 {
-    policy = *given;
     for (unsigned i = 0; i < SHARD_COUNT; i++)
         shards[i].group = i / GROUP_SHARDS;
     for (unsigned g = 0; g < GROUP_COUNT; g++) {
@@ -201,6 +225,7 @@ void bc_table_init(const bc_table_policy_t *given)
         bytes[g] = 0;
         memcpy(&others_mask[g], bytes, sizeof bytes);
     }
+    /* (at most 256 MiB: quarantine_kb's range ends at 16 GiB) */
     quarantine_per_shard = (size_t)bc_opt.quarantine_kb * 1024 / GROUP_SHARDS;
     for (unsigned users = 0; users <= RINGS_PER_SHARD; users++)
         for (unsigned groups = 0; groups <= GROUP_COUNT; groups++)
@@ -503,19 +528,27 @@ void bc_table_unlock(bc_shard_t *shard)
 }
 
 
+/* A slab of spare records, or as many as fit in an idle block of the
+ * arena (an outgrown bucket array or ring). */
+BC_NOINLINE static bool add_records(bc_shard_t *shard)
+{
+    size_t got;
+    bc_record_t *slab = bc_arena_keep(&shard->arena, sizeof *slab, SLAB_RECORDS * sizeof *slab,
+                                      &got);
+    if (!slab)
+        return false;
+    for (size_t i = 0; i < got / sizeof *slab; i++) {
+        spare_t *sp = (spare_t *)&slab[i];
+        sp->next = shard->spares;
+        shard->spares = sp;
+    }
+    return true;
+}
+
 static bc_record_t *new_record(bc_shard_t *shard)
 {
-    if (BC_UNLIKELY(!shard->spares)) {
-        bc_record_t *slab = malloc(SLAB_RECORDS * sizeof *slab);
-        if (!slab)
-            return NULL;
-        shard->slabs++;
-        for (size_t i = 0; i < SLAB_RECORDS; i++) {
-            spare_t *sp = (spare_t *)&slab[i];
-            sp->next = shard->spares;
-            shard->spares = sp;
-        }
-    }
+    if (BC_UNLIKELY(!shard->spares) && !add_records(shard))
+        return NULL;
     spare_t *sp = shard->spares;
     shard->spares = sp->next;
     bc_record_t *rec = (bc_record_t *)sp;
@@ -541,8 +574,9 @@ static void drop_record(bc_shard_t *shard, bc_record_t *rec)
 #ifndef MAX_LOAD
 #define MAX_LOAD 2
 #endif
-static void keep_chains_short(UT_hash_table *tbl)
+static void keep_chains_short(bc_shard_t *shard)
 {
+    UT_hash_table *tbl = shard->records->hh.tbl;
     if (BC_UNLIKELY(tbl->num_items > tbl->num_buckets * MAX_LOAD) && !tbl->noexpand) {
         int oomed = 0;
         HASH_EXPAND_BUCKETS(hh, tbl, oomed);
@@ -568,7 +602,7 @@ bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
         drop_record(shard, rec);
         return NULL;
     }
-    keep_chains_short(shard->records->hh.tbl);
+    keep_chains_short(shard);
     filter_adjust(shard, bstr, 1);
     shard->counts.allocations++;
     return rec;
@@ -582,83 +616,113 @@ static void forget(bc_shard_t *shard, bc_record_t *rec)
     drop_record(shard, rec);
 }
 
-/* Rings are powers of two in size; no ring holds more bytes than its
- * records (none when empty). */
+/* An empty ring holds no segment and no bytes; one segment holds its
+ * slots. */
 static void dcheck_ring(const quarantine_ring_t *q)
 {
-    BC_DCHECK(q->len <= q->cap && (q->cap & (q->cap - 1)) == 0 && (q->cap == 0) == !q->slot &&
-                  (q->len > 0 || q->bytes == 0),
+    BC_DCHECK((q->len == 0) == (q->head == NULL) && (q->len > 0 || q->bytes == 0) &&
+                  (q->head != q->tail || q->len == q->end - q->first),
               "a quarantine ring's sizes do not add up");
     (void)q;
 }
 
-/* The Ith oldest slot of Q. */
-static bc_record_t **ring_slot(const quarantine_ring_t *q, size_t i)
-{
-    return &q->slot[(q->first + i) & (q->cap - 1)];
-}
-
-static bool ring_push(quarantine_ring_t *q, bc_record_t *rec)
+/* FOOTPRINT is at most the shard's share. */
+static bool ring_push(bc_shard_t *shard, quarantine_ring_t *q, bc_record_t *rec,
+                      size_t footprint)
 {
     dcheck_ring(q);
-    if (q->len == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
-        bc_record_t **slot = malloc(cap * sizeof *slot);
-        if (!slot)
+    if (BC_UNLIKELY(!q->tail || q->end == SEGMENT_SLOTS)) {
+        ring_segment_t *seg = bc_arena_alloc(&shard->arena, sizeof *seg);
+        if (!seg)
             return false;
-        for (size_t i = 0; i < q->len; i++)
-            slot[i] = *ring_slot(q, i);
-        bc_internal_free(q->slot);
-        q->slot = slot;
-        q->first = 0;
-        q->cap = cap;
+        seg->next = NULL;
+        if (q->tail) {
+            q->tail->next = seg;
+        } else {
+            q->head = seg;
+            q->first = 0;
+        }
+        q->tail = seg;
+        q->end = 0;
     }
-    *ring_slot(q, q->len++) = rec;
+    q->tail->rec[q->end] = rec;
+    q->tail->footprint[q->end++] = (uint32_t)footprint;
+    q->len++;
+    q->bytes += footprint;
     return true;
 }
 
-static bc_record_t *ring_pop(quarantine_ring_t *q)
+/* Move past Q's oldest slot, giving back a segment that leaves empty. */
+static void ring_advance(bc_shard_t *shard, quarantine_ring_t *q)
+{
+    ring_segment_t *seg = q->head;
+    if (--q->len == 0 || ++q->first == SEGMENT_SLOTS) {
+        q->head = seg->next;
+        q->first = 0;
+        if (!q->head) {
+            q->tail = NULL;
+            q->end = 0;
+        }
+        bc_arena_free(&shard->arena, seg, sizeof *seg);
+    }
+}
+
+/* The oldest record of Q out of it (its bytes taken off); NULL when empty. */
+static bc_record_t *ring_pop(bc_shard_t *shard, quarantine_ring_t *q)
 {
     dcheck_ring(q);
     while (q->len > 0) {
-        bc_record_t *rec = q->slot[q->first];
-        q->first = (q->first + 1) & (q->cap - 1);
-        q->len--;
+        bc_record_t *rec = q->head->rec[q->first];
+        if (rec)
+            q->bytes -= q->head->footprint[q->first];
+        ring_advance(shard, q);
         if (rec)
             return rec;
     }
     return NULL;
 }
 
-/* Memory a quarantined record holds back (a real runtime's block is
- * counted as its data plus a header). */
-static size_t bc_footprint(const bc_record_t *rec)
+/* Slots left early at the front of SHARD's rings go, with their segments
+ * (records that leave early, by drop or detach, would otherwise hold
+ * theirs until the next eviction). */
+static void trim_rings(bc_shard_t *shard)
 {
-    return policy.footprint(BC_RECORD_RUNTIME(rec), rec->bytes);
+    for (unsigned r = 0; r < RINGS_PER_SHARD; r++) {
+        quarantine_ring_t *q = &shard->rings[r];
+        while (q->len > 0 && !q->head->rec[q->first])
+            ring_advance(shard, q);
+    }
 }
 
-/* The one scan of SHARD's rings, oldest first in each, from *AT on (ring,
- * slot; {0, 0} for all): the next record WANTED says so of leaves its
- * ring (its slot emptied, its bytes taken off), and *AT moves past it.
- * NULL when none is left. */
+/* The one scan of SHARD's rings, oldest first in each, from *AT on ({0}
+ * for all): the next record WANTED says so of leaves its ring (its slot
+ * emptied, its bytes taken off). NULL when none is left. The rings must
+ * not change between calls. */
 typedef struct ring_cursor {
     unsigned ring;
-    size_t slot;
+    ring_segment_t *seg; /* NULL: the ring's start */
+    unsigned slot;
 } ring_cursor_t;
 
 static bc_record_t *ring_take(bc_shard_t *shard, bool (*wanted)(const bc_record_t *, const void *),
                               const void *arg, ring_cursor_t *at)
 {
-    for (; at->ring < RINGS_PER_SHARD; at->ring++, at->slot = 0) {
+    for (; at->ring < RINGS_PER_SHARD; at->ring++, at->seg = NULL) {
         quarantine_ring_t *q = &shard->rings[at->ring];
         dcheck_ring(q);
-        for (; at->slot < q->len; at->slot++) {
-            bc_record_t **slot = ring_slot(q, at->slot);
-            if (*slot && wanted(*slot, arg)) {
-                bc_record_t *rec = *slot;
-                *slot = NULL;
-                q->bytes -= bc_footprint(rec);
-                return rec;
+        if (!at->seg) {
+            at->seg = q->head;
+            at->slot = q->first;
+        }
+        for (; at->seg; at->seg = at->seg->next, at->slot = 0) {
+            unsigned end = at->seg == q->tail ? q->end : SEGMENT_SLOTS;
+            for (; at->slot < end; at->slot++) {
+                bc_record_t *rec = at->seg->rec[at->slot];
+                if (rec && wanted(rec, arg)) {
+                    at->seg->rec[at->slot] = NULL;
+                    q->bytes -= at->seg->footprint[at->slot];
+                    return rec;
+                }
             }
         }
     }
@@ -678,8 +742,9 @@ static bool of_runtime(const bc_record_t *rec, const void *runtime)
 /* Take REC out of whichever of SHARD's rings holds it. */
 static void unqueue(bc_shard_t *shard, bc_record_t *rec)
 {
-    ring_cursor_t all = {0, 0};
+    ring_cursor_t all = {0};
     ring_take(shard, is_record, rec, &all);
+    trim_rings(shard);
 }
 
 void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
@@ -698,36 +763,35 @@ static bool evict_oldest(bc_shard_t *shard, quarantine_ring_t *q, bc_evicted_t *
 {
     if (out->count == BC_EVICT_MAX)
         return false;
-    bc_record_t *old = ring_pop(q);
+    bc_record_t *old = ring_pop(shard, q);
     if (!old)
         return false;
-    q->bytes -= bc_footprint(old);
     out->rec[out->count++] = *old;
     forget(shard, old);
     return true;
 }
 
 bool bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack,
-                     bc_evicted_t *out)
+                     size_t footprint, bc_evicted_t *out)
 {
     dcheck_locked(shard);
     rec->state = BC_FREED;
     rec->free_stack = free_stack;
     shard->counts.frees++;
     unsigned mine = my_ring();
-    size_t budget = ring_budget(shard), footprint = bc_footprint(rec);
+    size_t budget = ring_budget(shard);
     quarantine_ring_t *q = &shard->rings[mine];
     /* One larger than the shard's whole share would only push everything
      * out, itself included: it skips the quarantine (and the poisoning, which
      * for a huge untouched string would write gigabytes). One larger than
      * the ring's share stays, alone. With OUT full (a quarantine far over
      * its share), the record skips it too, rather than wait under the lock. */
-    if (footprint > quarantine_per_shard || out->count == BC_EVICT_MAX || !ring_push(q, rec)) {
+    if (footprint > quarantine_per_shard || out->count == BC_EVICT_MAX ||
+        !ring_push(shard, q, rec, footprint)) {
         out->rec[out->count++] = *rec;
         forget(shard, rec);
         return false;
     }
-    q->bytes += footprint;
     while (q->bytes > budget && q->len > 1 && evict_oldest(shard, q, out))
         ;
     /* Rings whose threads have all exited are drained a record at a time. */
@@ -743,11 +807,12 @@ bool bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
 static bool detach_runtime(bc_shard_t *shard, int runtime, bc_evicted_t *out)
 {
     bc_record_t *rec;
-    ring_cursor_t at = {0, 0};
+    ring_cursor_t at = {0};
     while (out->count < BC_EVICT_MAX && (rec = ring_take(shard, of_runtime, &runtime, &at)) != NULL) {
         out->rec[out->count++] = *rec;
         forget(shard, rec);
     }
+    trim_rings(shard);
     return out->count == BC_EVICT_MAX;
 }
 
@@ -883,13 +948,12 @@ void bc_table_shape(bc_table_shape_t *out)
     memset(out, 0, sizeof *out);
     for (unsigned i = 0; i < SHARD_COUNT; i++) {
         spin_lock(&shards[i].lock);
-        out->bytes += shards[i].slabs * SLAB_RECORDS * sizeof(bc_record_t);
+        out->bytes += shards[i].arena.bytes;
         UT_hash_table *tbl = shards[i].records ? shards[i].records->hh.tbl : NULL;
         if (tbl) {
             out->records += tbl->num_items;
             out->buckets += tbl->num_buckets;
             out->unexpandable += tbl->noexpand != 0;
-            out->bytes += sizeof *tbl + tbl->num_buckets * sizeof(UT_hash_bucket);
             for (unsigned b = 0; b < tbl->num_buckets; b++) {
                 size_t chain = tbl->buckets[b].count;
                 out->compares += chain * (chain + 1) / 2;

@@ -1,10 +1,11 @@
 /* table/: the records, by BSTR pointer: sharded uthash tables, the
  * quarantine of freed records, and the lock-free filter that free() asks
  * first. It knows no runtime and no policy: a record carries its runtime's
- * index as a number, the policy's one question (a record's footprint) is a
- * callback handed over at init, and records leaving the quarantine are
- * handed back to the caller, who releases them after the unlock (the shape
- * of sanitizer_common's quarantine Recycle). */
+ * index as a number, the caller says what a retired record holds back (its
+ * footprint), and records leaving the quarantine are handed back to the
+ * caller, who releases them after the unlock (the shape of
+ * sanitizer_common's quarantine Recycle). Under a shard lock it calls no
+ * foreign code, not even malloc: its memory is its own (arena.h). */
 #ifndef BC_TABLE_H
 #define BC_TABLE_H
 
@@ -46,13 +47,9 @@ enum {
     BC_FLAG_POISONED = 8,      /* the freed body holds poison */
 };
 
-/* What the table asks of the policy above it, handed over at init: the
- * memory a quarantined record holds back (its runtime's block). Called
- * with a shard lock held: it must call no foreign code. */
-typedef struct bc_table_policy {
-    size_t (*footprint)(int runtime, uint32_t bytes);
-} bc_table_policy_t;
-void bc_table_init(const bc_table_policy_t *policy);
+/* Once, before any other call (maps nothing: the shards' memory is mapped
+ * at their first insert). */
+void bc_table_init(void);
 /* The shard this thread inserts BSTR into, locked: in its own group, or
  * next to an older record of BSTR another group still has. */
 bc_shard_t *bc_table_lock_home(uintptr_t bstr);
@@ -80,12 +77,14 @@ typedef struct bc_evicted {
 #define BC_EVICTED(name) \
     bc_evicted_t name;   \
     name.count = 0
-/* Mark REC freed (counts a free) and hold it in quarantine; records pushed
- * out of the quarantine go to OUT (release them after the unlock). True
- * when REC stays in the quarantine (the caller may poison its body before
- * the unlock); false when it went to OUT itself. */
+/* Mark REC freed (counts a free) and hold it in quarantine, where it
+ * counts as FOOTPRINT bytes (the memory its block holds back, computed by
+ * the caller before the lock: the table asks nobody under it); records
+ * pushed out of the quarantine go to OUT (release them after the unlock).
+ * True when REC stays in the quarantine (the caller may poison its body
+ * before the unlock); false when it went to OUT itself. */
 bool bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_stack,
-                     bc_evicted_t *out);
+                     size_t footprint, bc_evicted_t *out);
 /* Forget REC without touching its memory (someone else released it);
  * counts a free if it was live. */
 void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec);
@@ -122,7 +121,7 @@ BC_FORK_CODE void bc_table_child_after_fork(void);
 /* The tables' shape, for tests and benchmarks: records; uthash's buckets;
  * the longest chain; records a find of every record compares in all
  * (its place in its chain, summed); tables uthash stopped expanding; bytes
- * of records (slabs), buckets and tables. */
+ * the shards' arenas hold (slabs, buckets, tables, rings, idle blocks). */
 typedef struct bc_table_shape {
     size_t records, buckets, longest_chain, compares, unexpandable, bytes;
 } bc_table_shape_t;

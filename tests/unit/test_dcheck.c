@@ -80,7 +80,7 @@ static void expect_abort(breach_fn fn, const char *what)
 int main(void)
 {
     bc_options_parse(NULL);
-    bc_table_init(&bc_track_table_policy);
+    bc_table_init();
 #if BC_DCHECKS
     tap_plan(8);
     expect_abort(event_under_lock, "bc_event under a shard lock");

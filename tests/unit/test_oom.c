@@ -2,42 +2,31 @@
  * (uthash's default is exit(-1)): an insert that cannot grow its table
  * fails cleanly, and everything already in it stays findable.
  *
- * This program replaces malloc and calloc: while `refuse_buckets` is set,
- * requests of exactly 1024 or 2048 bytes get NULL: the bucket arrays
- * uthash allocates to grow a table from 32 to 64 and from 64 to 128
- * buckets. Records come from slabs of another size. Under
- * AddressSanitizer, whose own malloc cannot be replaced, it is skipped. */
+ * The table's memory comes from mmap (its shards' arenas), so this program
+ * replaces mmap. First it refuses only mappings under 64 KiB: the arena's
+ * chunks (64 KiB and up) still come, so records do, but uthash's bucket
+ * arrays of 4 KiB and more (256 buckets) do not. Then it refuses every
+ * mapping to a shard that has none yet: no record at all. */
 #include "hooks.h"
 #include "tap.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-int main(void)
+enum { REFUSE_NONE, REFUSE_SMALL, REFUSE_ALL };
+static volatile int refuse_maps;
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    printf("1..0 # SKIP AddressSanitizer owns malloc: it cannot be made to fail here\n");
-    return 0;
-}
-#else
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-
-static volatile bool refuse_buckets;
-
-static bool refused(size_t size)
-{
-    return refuse_buckets && (size == 1024 || size == 2048);
-}
-
-void *malloc(size_t size)
-{
-    return refused(size) ? NULL : __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    return refused(n * size) ? NULL : __libc_calloc(n, size);
+    if (refuse_maps == REFUSE_ALL || (refuse_maps == REFUSE_SMALL && len < (64u << 10))) {
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
 #define TRIES 4000
@@ -50,14 +39,35 @@ static bc_record_t *find(uintptr_t p)
     return rec;
 }
 
+/* The next fake BSTR address (never read) from *CANDIDATE on that goes to
+ * TARGET (NULL: any other shard than AVOID), with that shard locked. */
+static bc_shard_t *lock_next(bc_shard_t *target, bc_shard_t *avoid, uintptr_t *candidate)
+{
+    for (;; *candidate += 16) {
+        bc_shard_t *shard = bc_table_lock_home(*candidate);
+        if (target ? shard == target : shard != avoid)
+            return shard;
+        bc_table_unlock(shard);
+    }
+}
+
+static bool insert_refusing(bc_shard_t *shard, uintptr_t bstr, int refuse)
+{
+    refuse_maps = refuse;
+    bool ok = bc_shard_insert(shard, bstr, 8, 0, BC_RUNTIME_OWN) != NULL;
+    refuse_maps = REFUSE_NONE;
+    bc_table_unlock(shard);
+    return ok;
+}
+
 int main(void)
 {
-    tap_plan(7);
+    tap_plan(8);
     bc_options_parse("quarantine_kb=0");
-    bc_table_init(&bc_track_table_policy);
+    bc_table_init();
 
-    /* Fake BSTR addresses (never read), all in one shard so that its table
-     * must grow. */
+    /* All in one shard, so that its table must grow; the first insert
+     * maps its first chunk. */
     static uintptr_t addr[TRIES];
     static bool inserted[TRIES];
     uintptr_t candidate = 0x100000000ull;
@@ -65,19 +75,10 @@ int main(void)
     bc_table_unlock(target);
     unsigned ok = 0, refused = 0;
     for (unsigned i = 0; i < TRIES; i++) {
-        bc_shard_t *shard;
-        for (;; candidate += 16) {
-            shard = bc_table_lock_home(candidate);
-            if (shard == target)
-                break;
-            bc_table_unlock(shard);
-        }
+        bc_shard_t *shard = lock_next(target, NULL, &candidate);
         addr[i] = candidate;
         candidate += 16;
-        refuse_buckets = true;
-        inserted[i] = bc_shard_insert(shard, addr[i], 8, 0, BC_RUNTIME_OWN);
-        refuse_buckets = false;
-        bc_table_unlock(shard);
+        inserted[i] = insert_refusing(shard, addr[i], i > 0 ? REFUSE_SMALL : REFUSE_NONE);
         ok += inserted[i];
         refused += !inserted[i];
     }
@@ -96,13 +97,23 @@ int main(void)
     tap_is_uint(phantom, 0, "no refused record is in the table");
     tap_is_uint(bc_table_counts().allocations, ok, "only accepted records are counted");
 
+    /* A shard that cannot map its first chunk has no record to give. */
+    unsigned refused_all = 0;
+    uintptr_t elsewhere = candidate;
+    bc_shard_t *other = lock_next(NULL, target, &elsewhere);
+    bc_table_unlock(other);
+    for (unsigned i = 0; i < 100; i++, elsewhere += 16)
+        refused_all += !insert_refusing(lock_next(other, NULL, &elsewhere), elsewhere,
+                                        REFUSE_ALL);
+    tap_is_uint(refused_all, 100, "a shard with no memory refuses every insert");
+
     /* With memory back, inserts work again. */
     uintptr_t later = candidate + 16;
-    bc_shard_t *shard = bc_table_lock_home(later);
-    bool again = bc_shard_insert(shard, later, 8, 0, BC_RUNTIME_OWN);
-    bc_table_unlock(shard);
-    tap_ok(again && find(later), "inserts succeed once memory is back");
+    bool again = insert_refusing(lock_next(target, NULL, &later), later, REFUSE_NONE);
+    bool again_other = insert_refusing(lock_next(other, NULL, &elsewhere), elsewhere,
+                                       REFUSE_NONE);
+    tap_ok(again && find(later) && again_other && find(elsewhere),
+           "inserts succeed once memory is back");
 
     return tap_done();
 }
-#endif

@@ -43,7 +43,7 @@ static int by_bstr(const void *a, const void *b)
 int main(void)
 {
     bc_options_parse(NULL);
-    bc_table_init(&bc_track_table_policy);
+    bc_table_init();
     tap_plan(7);
 
     /* real memory behind the records, for the samples: "snap" at width 2 */

@@ -9,13 +9,84 @@
  *   threads  two threads' records go to shards of their own, and each
  *            finds, frees and filters the other's
  *   scale    1,000,000 records of blocks from malloc: the tables grow with
- *            them and keep their chains short and their bytes few */
+ *            them and keep their chains short and their bytes few
+ *   arena    a shard's own memory: no malloc or free under a shard lock
+ *            while its slabs, rings and uthash's buckets grow, and the
+ *            arena's reuse of what it is given back */
+#include "arena.h"
 #include "hooks.h"
 #include "tap.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Calls into the C library's allocator made while this thread holds a
+ * shard lock (the rule: none). Without AddressSanitizer this program
+ * replaces malloc and calloc and sets the free that bc_internal_free
+ * calls (the core's catch_free.c defines free() and realloc() itself);
+ * under it, the sanitizer's allocator hooks see every call. */
+static unsigned long locked_allocs;
+
+static void count_if_locked(void)
+{
+    if (bc_shard_locks_held > 0)
+        __atomic_fetch_add(&locked_allocs, 1, __ATOMIC_RELAXED);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+/* (sanitizer/allocator_interface.h: not every compiler ships it) */
+int __sanitizer_install_malloc_and_free_hooks(void (*)(const volatile void *, size_t),
+                                              void (*)(const volatile void *));
+
+static void on_malloc(const volatile void *p, size_t size)
+{
+    (void)p, (void)size;
+    count_if_locked();
+}
+
+static void on_free(const volatile void *p)
+{
+    (void)p;
+    count_if_locked();
+}
+
+static void count_allocator_calls(void)
+{
+    __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+}
+#else
+void *__libc_malloc(size_t size);
+void *__libc_calloc(size_t n, size_t size);
+void __libc_free(void *p);
+
+void *malloc(size_t size)
+{
+    count_if_locked();
+    return __libc_malloc(size);
+}
+
+void *calloc(size_t n, size_t size)
+{
+    count_if_locked();
+    return __libc_calloc(n, size);
+}
+
+static void counted_free(void *p)
+{
+    if (p)
+        count_if_locked();
+    __libc_free(p);
+}
+
+static void count_allocator_calls(void)
+{
+    bc_platform_set_own_free(counted_free);
+}
+#endif
 
 #define MANY 1000
 
@@ -51,7 +122,7 @@ static bool retire(bc_bstr_t p, bc_stack_id_t stack)
     BC_EVICTED(out);
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)p, &rec);
     if (rec)
-        bc_shard_retire(shard, rec, stack, &out);
+        bc_shard_retire(shard, rec, stack, bc_own_footprint(rec->bytes), &out);
     bc_table_unlock(shard);
     bc_release_evicted(&out); /* after the unlock, as the shim does */
     return rec != NULL;
@@ -138,7 +209,7 @@ static int scenario_default(void)
     /* Retire: freed, still findable while quarantined. */
     BC_EVICTED(out);
     bc_shard_t *shard = bc_table_lock_find((uintptr_t)p, &rec);
-    bc_shard_retire(shard, rec, 77, &out);
+    bc_shard_retire(shard, rec, 77, bc_own_footprint(rec->bytes), &out);
     bc_table_unlock(shard);
     tap_is_uint(out.count, 0, "a first retire pushes nothing out");
     bc_record_t *again = find((uintptr_t)p);
@@ -682,10 +753,15 @@ static void shape_ok(size_t want_records, const char *when)
 #if defined(__SANITIZE_ADDRESS__)
     /* AddressSanitizer's allocator lays blocks out by size class, with
      * redzones: the page hash's neighbours are not glibc's (3 compares) */
-    tap_skip("a find compares at most 2 records on average",
+    tap_skip("a find compares at most 2.5 records on average",
              "the pointers come from AddressSanitizer's allocator");
 #else
-    tap_ok(s.compares <= s.records * 2, "%s: a find compares at most 2 records on average "
+    /* At 1,000,000 every table is just short of doubling (1.9 records a
+     * bucket): 2.4 compares, the blocks side by side in their pages (a
+     * uniform hash: 1.95). It was 1.8 while the table's slabs lay among
+     * the blocks in malloc's heap and made some shards big enough to
+     * double. */
+    tap_ok(s.compares * 2 <= s.records * 5, "%s: a find compares at most 2.5 records on average "
            "(%zu for %zu)", when, s.compares, s.records);
 #endif
     /* (a few thousand records leave most of 64 slabs and tables unused) */
@@ -752,6 +828,178 @@ static int scenario_scale(void)
     return tap_done();
 }
 
+/* ---- arena ---- */
+
+enum { ARENA_RECORDS = 5000 };
+
+/* ARENA_RECORDS fake BSTR addresses (never read) whose records this thread
+ * puts in one shard. */
+static bc_shard_t *one_shard(uintptr_t *addr)
+{
+    uintptr_t candidate = 0x100000000ull;
+    bc_shard_t *target = NULL;
+    for (unsigned i = 0; i < ARENA_RECORDS; candidate += 16) {
+        bc_shard_t *shard = bc_table_lock_home(candidate);
+        bc_table_unlock(shard);
+        if (!target)
+            target = shard;
+        if (shard == target)
+            addr[i++] = candidate;
+    }
+    return target;
+}
+
+static unsigned insert_fake(const uintptr_t *addr, unsigned n)
+{
+    unsigned ok = 0;
+    for (unsigned i = 0; i < n; i++) {
+        bc_shard_t *shard = bc_table_lock_home(addr[i]);
+        ok += bc_shard_insert(shard, addr[i], 8, 0, BC_RUNTIME_OWN) != NULL;
+        bc_table_unlock(shard);
+    }
+    return ok;
+}
+
+/* Is the mapping holding P marked MADV_NOHUGEPAGE ("nh")? */
+static bool no_huge_pages(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    bool in = false, nh = false;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
+            in = lo <= (uintptr_t)p && (uintptr_t)p < hi;
+        else if (in && strncmp(line, "VmFlags:", 8) == 0)
+            nh = strstr(line, " nh") != NULL;
+    }
+    if (f)
+        fclose(f);
+    return nh;
+}
+
+/* In a debug build, the arena used without a shard lock stops the process. */
+static void arena_without_lock(void)
+{
+#if BC_DCHECKS
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(2); /* (its message is not this test's output) */
+        static bc_arena_t arena;
+        bc_arena_alloc(&arena, 64);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    tap_ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+           "the arena used without a shard lock stops a debug build");
+#else
+    tap_skip("the arena's debug check", "built with -Ddchecks=false");
+#endif
+}
+
+/* The arena, by itself (under a shard lock, as the table uses it). */
+static void arena_reuse(void)
+{
+    static bc_arena_t arena;
+    bc_shard_t *lock = bc_table_lock_home(0x1000);
+    tap_ok(arena.bytes == 0 && arena.next == NULL, "an arena maps nothing before its first use");
+    char *a = bc_arena_alloc(&arena, 512);
+    char *b = bc_arena_alloc(&arena, 300);
+    tap_ok(a && b && arena.bytes == 1024 && ((uintptr_t)a & 15) == 0,
+           "small blocks are carved in powers of two, 16-aligned (%zu bytes held)", arena.bytes);
+    bc_arena_free(&arena, a, 512);
+    tap_ok(bc_arena_alloc(&arena, 400) == a && arena.bytes == 1024,
+           "a block given back serves the next request of its size");
+    char *big = bc_arena_alloc(&arena, 16384);
+    tap_ok(big && arena.bytes == 1024 + 16384, "a large block is a mapping of its own");
+    memset(big, 1, 16384);
+    bc_arena_free(&arena, big, 16384);
+    tap_is_uint(arena.bytes, 1024, "and is unmapped when given back");
+    bc_arena_free(&arena, b, 300);
+    size_t got = 0;
+    char *kept = bc_arena_keep(&arena, 80, 5120, &got);
+    tap_ok(kept == b && got == 512 && arena.bytes == 1024,
+           "memory kept for good takes an idle block first (%zu bytes)", got);
+    kept = bc_arena_keep(&arena, 80, 5120, &got);
+    tap_ok(kept && got == 5120 && arena.bytes == 1024 + 5120, "and is carved when none is idle");
+    bc_table_unlock(lock);
+}
+
+/* A shard grows through its slabs, uthash's buckets and a quarantine ring,
+ * empties and fills again: the C library's allocator is never called under
+ * its lock. */
+static int scenario_arena(void)
+{
+    tap_plan(19);
+    count_allocator_calls();
+    bc_table_shape_t s;
+    bc_table_shape(&s);
+    tap_is_uint(s.bytes, 0, "the table holds no memory before the first insert");
+
+    static uintptr_t addr[ARENA_RECORDS];
+    bc_shard_t *target = one_shard(addr);
+    tap_is_uint(insert_fake(addr, ARENA_RECORDS), ARENA_RECORDS, "%d inserts into one shard",
+                ARENA_RECORDS);
+    unsigned queued = 0, evicted = 0;
+    for (unsigned i = 0; i < ARENA_RECORDS; i++) {
+        bc_record_t *rec;
+        BC_EVICTED(out);
+        bc_shard_t *shard = bc_table_lock_find(addr[i], &rec);
+        queued += rec && shard == target && bc_shard_retire(shard, rec, 1, 1, &out);
+        evicted += out.count; /* (fake addresses: nothing to release) */
+        bc_table_unlock(shard);
+    }
+    /* the ring counts the footprint given: 5000 of 1 byte fit a 16 KiB share */
+    tap_ok(queued == ARENA_RECORDS && evicted == 0,
+           "all %d retired into one ring, none pushed out (%u, %u)", ARENA_RECORDS, queued,
+           evicted);
+    bc_table_shape(&s);
+    tap_ok(s.records == ARENA_RECORDS && s.buckets >= ARENA_RECORDS / 2,
+           "uthash's buckets grew with them (%zu buckets)", s.buckets);
+    size_t least = ARENA_RECORDS * (sizeof(bc_record_t) + sizeof(void *) + sizeof(uint32_t)) +
+                   s.buckets * sizeof(UT_hash_bucket);
+    tap_ok(s.bytes >= least && s.bytes <= least + least / 2,
+           "the shape counts the arena's bytes: records, ring, buckets (%zu)", s.bytes);
+    unsigned dropped = 0;
+    for (unsigned i = 0; i < ARENA_RECORDS; i++)
+        dropped += drop(addr[i]);
+    bc_table_shape(&s);
+    tap_ok(dropped == ARENA_RECORDS && s.records == 0, "every record dropped: the table empties");
+    tap_is_uint(insert_fake(addr, ARENA_RECORDS / 2), ARENA_RECORDS / 2,
+                "and fills again from what it was given back");
+    bc_table_shape(&s);
+    size_t held = s.bytes;
+    queued = 0;
+    for (unsigned i = 0; i < ARENA_RECORDS / 2; i++) {
+        bc_record_t *rec;
+        BC_EVICTED(out);
+        bc_shard_t *shard = bc_table_lock_find(addr[i], &rec);
+        queued += rec && bc_shard_retire(shard, rec, 1, 1, &out);
+        bc_table_unlock(shard);
+    }
+    bc_table_shape(&s);
+    tap_ok(queued == ARENA_RECORDS / 2 && s.bytes == held,
+           "a drained ring's segments serve the next pushes (%zu bytes, %zu before)", s.bytes,
+           held);
+    tap_is_uint(locked_allocs, 0, "no malloc or free ran under a shard lock");
+    tap_ok(no_huge_pages(find(addr[0])), "the chunks holding the records take no huge pages");
+
+    /* The count sees what it looks for. */
+    bc_shard_t *shard = bc_table_lock_home(addr[0]);
+    void *volatile p = malloc(32);
+    free(p);
+    bc_internal_free(malloc(32));
+    bc_table_unlock(shard);
+    tap_ok(locked_allocs >= 3, "a malloc and a free under a lock are counted (%lu)", locked_allocs);
+    locked_allocs = 0;
+
+    arena_reuse();
+    arena_without_lock();
+    return tap_done();
+}
+
 int main(int argc, char **argv)
 {
     const char *scenario = argc > 1 ? argv[1] : "default";
@@ -761,11 +1009,11 @@ int main(int argc, char **argv)
     else if (strcmp(scenario, "small") == 0)
         bc_opt.quarantine_kb = 4;
     else if (strcmp(scenario, "default") != 0 && strcmp(scenario, "threads") != 0 &&
-             strcmp(scenario, "scale") != 0) {
-        fprintf(stderr, "usage: %s [default|zero|small|threads|scale]\n", argv[0]);
+             strcmp(scenario, "scale") != 0 && strcmp(scenario, "arena") != 0) {
+        fprintf(stderr, "usage: %s [default|zero|small|threads|scale|arena]\n", argv[0]);
         return 2;
     }
-    bc_table_init(&bc_track_table_policy);
+    bc_table_init();
     if (strcmp(scenario, "zero") == 0)
         return scenario_zero();
     if (strcmp(scenario, "small") == 0)
@@ -774,5 +1022,7 @@ int main(int argc, char **argv)
         return scenario_threads();
     if (strcmp(scenario, "scale") == 0)
         return scenario_scale();
+    if (strcmp(scenario, "arena") == 0)
+        return scenario_arena();
     return scenario_default();
 }
