@@ -91,13 +91,9 @@ bc_hresult_t bc_nested_addref(bc_bstr_t bstr);
 void bc_nested_release(bc_bstr_t bstr);
 /* Frees deferred by reentrant calls, waiting to be done. */
 extern unsigned bc_deferred_pending;
-/* Do them (outermost calls only: no lock held). */
+/* Do them (outermost calls only: no lock held; hooks/entry.c, on the
+ * way out of the outermost call, when any is pending). */
 void bc_deferred_drain(void);
-static inline void bc_deferred_maybe_drain(void)
-{
-    if (BC_UNLIKELY(__atomic_load_n(&bc_deferred_pending, __ATOMIC_RELAXED)) && bc_depth == 1)
-        bc_deferred_drain();
-}
 /* (at exit, bc_core_warn_at_exit in snapshot.h warns of what was lost) */
 
 /* -------------------------------------------------------- "break_alloc.c" */

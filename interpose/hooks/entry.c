@@ -50,7 +50,9 @@ typedef struct entry_scope {
 static inline void leave_entry(entry_scope_t *scope)
 {
     bc_forwarding_rt = scope->forwarding_rt;
-    bc_deferred_maybe_drain();
+    /* frees that signal handlers deferred (nested.c): one load when none */
+    if (BC_UNLIKELY(__atomic_load_n(&bc_deferred_pending, __ATOMIC_RELAXED)) && bc_depth == 1)
+        bc_deferred_drain();
     BC_GUARD_LEAVE();
     *scope->errno_at = scope->saved_errno;
 }

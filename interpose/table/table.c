@@ -612,7 +612,7 @@ bc_record_t *bc_shard_insert(bc_shard_t *shard, uintptr_t bstr, uint32_t bytes,
 static void forget(bc_shard_t *shard, bc_record_t *rec)
 {
     HASH_DELETE(hh, shard->records, rec);
-    filter_adjust(shard, bc_record_bstr(rec), -1);
+    filter_adjust(shard, (uintptr_t)rec->hh.key, -1); /* (the key is the BSTR: table.h) */
     drop_record(shard, rec);
 }
 
