@@ -176,9 +176,19 @@ void bc_forward_release(int rt, bc_bstr_t bstr)
 /* (the data only: the rest of the block is the runtime's) */
 size_t bc_forward_poison_damage(bc_bstr_t bstr, uint32_t bytes, size_t *first)
 {
-    size_t changed = 0;
     const unsigned char *data = bstr;
-    for (size_t i = 0; i < bytes; i++)
+    /* intact is the rule: compared a block at a time, then counted */
+    unsigned char poison[64];
+    memset(poison, BC_POISON_BYTE, sizeof poison);
+    size_t i = 0;
+    while (i < bytes) {
+        size_t n = bytes - i < sizeof poison ? bytes - i : sizeof poison;
+        if (memcmp(data + i, poison, n) != 0)
+            break;
+        i += n;
+    }
+    size_t changed = 0;
+    for (; i < bytes; i++)
         if (data[i] != BC_POISON_BYTE && changed++ == 0)
             *first = i;
     return changed;
