@@ -1,9 +1,11 @@
 /* platform/: the contract a port implements. Everything the shim needs of
  * the dynamic linker, the C library's allocator chain, signals and ELF is
- * declared here and defined in the *_linux.c files of platform/; no other file of the
- * shim includes <dlfcn.h>, <link.h> or <ucontext.h> (the libdw symbolizer
- * in report/ aside). A macOS port supplies its own *_darwin.c files for
- * these declarations (dyld's image list, dlsym(RTLD_NEXT) alike). */
+ * declared here and defined in the *_linux.c files of platform/; no other
+ * file of the shim includes <dlfcn.h>, <link.h> or <ucontext.h>
+ * (tests/layering checks it). A macOS port supplies *_darwin.c files for
+ * these declarations (dyld's image list, dlsym(RTLD_NEXT) alike) and a
+ * symbolizer of its own (report/symbolize.c reads ELF and DWARF through
+ * libdw); the rest is POSIX, Linux's extras behind BC_OS_LINUX. */
 #ifndef BC_PLATFORM_H
 #define BC_PLATFORM_H
 
