@@ -60,16 +60,19 @@ void bc_fork_unsafe_begin(void)
 {
     /* waiting for a fork with a lock the fork takes would never end */
     BC_DCHECK(bc_shard_locks_held == 0, "fork-unsafe work begun under a shard lock");
-    if (doing_unsafe++ > 0)
+    if (doing_unsafe > 0) { /* counted already (a handler inside such work) */
+        doing_unsafe++;
         return;
+    }
     for (;;) {
         while (__atomic_load_n(&forks_waiting, __ATOMIC_SEQ_CST))
             sched_yield();
         __atomic_add_fetch(&unsafe_work, 1, __ATOMIC_SEQ_CST);
         if (!__atomic_load_n(&forks_waiting, __ATOMIC_SEQ_CST))
-            return;
+            break;
         __atomic_sub_fetch(&unsafe_work, 1, __ATOMIC_SEQ_CST); /* a fork came first */
     }
+    doing_unsafe = 1; /* only once counted: a handler meanwhile waits too */
 }
 
 void bc_fork_unsafe_end(void)
@@ -81,8 +84,7 @@ void bc_fork_unsafe_end(void)
 void bc_fork_wait_unsafe(void)
 {
     __atomic_add_fetch(&forks_waiting, 1, __ATOMIC_SEQ_CST);
-    int mine = doing_unsafe ? 1 : 0; /* (a fork from a handler inside such work) */
-    while (__atomic_load_n(&unsafe_work, __ATOMIC_SEQ_CST) > mine)
+    while (__atomic_load_n(&unsafe_work, __ATOMIC_SEQ_CST) > 0)
         sched_yield();
 }
 
@@ -93,7 +95,8 @@ void bc_fork_unsafe_done(void)
 
 void bc_fork_unsafe_child_after_fork(void)
 {
-    /* the other threads, and their work, stayed behind */
-    unsafe_work = doing_unsafe ? 1 : 0;
+    /* the other threads, their work and their forks stayed behind; this
+     * one's own (a fork from a handler inside such work) is still counted */
+    unsafe_work = doing_unsafe > 0 ? 1 : 0;
     forks_waiting = 0;
 }

@@ -27,7 +27,8 @@ BC_FORK_CODE void bc_arm_gate_child_after_fork(void);
  * child would inherit it half done: a libunwind walk (its cache's mutex),
  * arming (dlopen, dlsym, dl_iterate_phdr: the dynamic linker's locks and
  * caches). A fork waits until
- * none is in progress (bc_fork_wait_unsafe, before it takes any lock), and
+ * none is in progress (bc_fork_wait_unsafe, before it takes any lock but
+ * the report's: a report may walk a stack), and
  * none starts until the fork is done (bc_fork_unsafe_done, in the parent).
  * Work nested in such work on one thread (a fault handler's walk) does not
  * wait. Never begun with a shim lock held. */

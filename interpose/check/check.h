@@ -48,6 +48,9 @@ void bc_track_module_closing(uintptr_t lo, uintptr_t hi);
 /* It is gone: its runtimes' live BSTRs become orphans (leaks with their
  * stacks, never read again), and their slots are free. */
 void bc_track_module_closed(uintptr_t lo, uintptr_t hi);
+/* A dlopen() failed: the modules it had mapped and unmapped again are
+ * gone in the same way. */
+void bc_track_modules_pruned(void);
 /* The OLECHAR width of REC's runtime. */
 static inline unsigned bc_record_width(const bc_record_t *rec)
 {

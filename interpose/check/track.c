@@ -976,11 +976,17 @@ void bc_track_module_closing(uintptr_t lo, uintptr_t hi)
     }
 }
 
+static void orphan_records(int rt)
+{
+    bc_table_retag_runtime(rt, BC_RUNTIME_ORPHAN);
+}
+
 void bc_track_module_closed(uintptr_t lo, uintptr_t hi)
 {
-    unsigned runtimes = bc_runtimes_in(lo, hi);
-    for (int rt = 1; rt < BC_RUNTIME_ORPHAN; rt++)
-        if (runtimes & (1u << rt))
-            bc_table_retag_runtime(rt, BC_RUNTIME_ORPHAN);
-    bc_runtimes_closed(lo, hi);
+    bc_runtimes_closed(lo, hi, orphan_records);
+}
+
+void bc_track_modules_pruned(void)
+{
+    bc_runtimes_prune(orphan_records);
 }

@@ -82,7 +82,6 @@ typedef void *(*malloc_fn_t)(size_t);
 /* Set once each (lazily at the first call, then by the start-up check);
  * read with atomic loads, since a call may race with the check. */
 static free_fn_t next_free, real_free;
-static int own_chosen; /* by the start-up check (platform's bc_internal_free uses it) */
 static realloc_fn_t next_realloc, real_realloc;
 /* 0 when the family could not be matched: no checks, straight through. */
 static volatile int watching = 1;
@@ -140,8 +139,8 @@ NO_ASAN static void resolve(void)
         STORE(real_free, next->free);
     /* (dlsym may free: real_free is set by now) */
     void *gf = bc_platform_global_symbol("free");
-    if (!LOAD(own_chosen))
-        bc_platform_set_own_free(gf && gf != self_free_addr() ? as_free(gf) : next->free);
+    /* (a guess: the start-up check's choice, made or to come, stands) */
+    bc_platform_offer_own_free(gf && gf != self_free_addr() ? as_free(gf) : next->free);
     errno = saved;
 }
 
@@ -354,7 +353,6 @@ static void check_family(void)
         STORE(watching, 0);
         void *own = bc_platform_module_symbol(&g, "free");
         if (own) {
-            STORE(own_chosen, 1);
             bc_platform_set_own_free(as_free(own));
         }
         warn_once("the malloc family does not match: malloc() comes from %s, %s() from %s; "
@@ -378,7 +376,6 @@ static void check_family(void)
         STORE(real_free, LOAD(next_free));
         probe_block = NULL;
     }
-    STORE(own_chosen, 1);
     bc_platform_set_own_free(as_free(global_free));
     if (probe_came_back || !block)
         return; /* (c): a layer that forwards to us; real_free stays next_free */

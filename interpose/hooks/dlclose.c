@@ -28,12 +28,15 @@
 
 static bool resolved(void)
 {
+    /* (dlopen is published before dlclose: state one, the other is there) */
     if (BC_LIKELY(__atomic_load_n(&bc_next.dlclose, __ATOMIC_ACQUIRE)))
-        return true;
+        return bc_next.dlopen != NULL;
     bc_next_resolve();
     if (bc_next.dlopen && bc_next.dlclose)
         return true;
-    bc_warn("cannot find the real dlopen/dlclose; they fail");
+    static int warned;
+    if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+        bc_warn("cannot find the real dlopen/dlclose; they fail");
     return false;
 }
 
@@ -74,7 +77,7 @@ BC_EXPORT void *dlopen(const char *file, int mode)
         bc_runtimes_scan(BC_SCAN_SETTLE | (bc_platform_mode_global(mode) ? BC_SCAN_GLOBAL : 0));
         bc_catch_free_rescan();
     } else {
-        bc_runtimes_prune(); /* (the program's dlerror() is the real dlopen's) */
+        bc_track_modules_pruned(); /* (the program's dlerror() is the real dlopen's) */
     }
     errno = errno_was;
     return handle;

@@ -36,10 +36,13 @@ BC_FORK_CODE static void before_fork(void)
     if (!fork_locked)
         return;
     bc_depth++;
-    bc_fork_wait_unsafe(); /* first: that work may take the locks below */
+    /* a report may walk a stack (a finding it says): it ends first */
+    bc_report_lock();
+    /* then the fork-unsafe work of other threads, which takes none of the
+     * locks below before it ends (state.h) */
+    bc_fork_wait_unsafe();
     bc_arm_gate_lock();
     fork_armed = bc_armed;
-    bc_report_lock();
     bc_table_fork_prepare();
     if (fork_armed) {
         bc_fork_armed_count++;
@@ -63,9 +66,9 @@ BC_FORK_CODE static void after_fork_parent(void)
         bc_events_unlock();
     }
     bc_table_fork_parent();
-    bc_report_unlock();
     bc_arm_gate_unlock();
     bc_fork_unsafe_done();
+    bc_report_unlock();
     bc_depth--;
 }
 
@@ -76,8 +79,7 @@ BC_FORK_CODE static void after_fork_child(void)
     if (fork_locked)
         bc_depth--;
     bc_arm_gate_child_after_fork();
-    if (fork_locked)
-        bc_fork_unsafe_child_after_fork();
+    bc_fork_unsafe_child_after_fork();
     bc_platform_patch_child_after_fork();
     bc_stack_child_after_fork();
     if (armed) {

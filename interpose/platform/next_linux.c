@@ -43,7 +43,7 @@ NO_ASAN const bc_next_t *bc_next_resolve(void)
     return &bc_next;
 }
 
-void *bc_platform_global_symbol(const char *name)
+NO_ASAN void *bc_platform_global_symbol(const char *name)
 {
     void *sym = dlsym(RTLD_DEFAULT, name);
     if (!sym)
@@ -54,6 +54,13 @@ void *bc_platform_global_symbol(const char *name)
 NO_ASAN void bc_platform_set_own_free(void (*fn)(void *))
 {
     __atomic_store_n(&own_free, fn, __ATOMIC_RELEASE);
+}
+
+NO_ASAN void bc_platform_offer_own_free(void (*fn)(void *))
+{
+    void (*unset)(void *) = NULL;
+    __atomic_compare_exchange_n(&own_free, &unset, fn, false, __ATOMIC_ACQ_REL,
+                                __ATOMIC_ACQUIRE);
 }
 
 /* Before hooks/catch_free.c has chosen (a Sys* call from another library's
@@ -88,9 +95,7 @@ NO_ASAN void bc_internal_free(void *p)
             return;
         if (!(fn = choose_own_free()))
             return;
-        void (*unset)(void *) = NULL;
-        __atomic_compare_exchange_n(&own_free, &unset, fn, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE);
+        bc_platform_offer_own_free(fn);
         fn = __atomic_load_n(&own_free, __ATOMIC_ACQUIRE);
     }
     bc_freeing_own++;

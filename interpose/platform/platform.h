@@ -99,6 +99,8 @@ void *bc_platform_global_symbol(const char *name);
  * bypassing the shim's free() wrapper (hooks/catch_free.c sets which). */
 void bc_internal_free(void *p);
 void bc_platform_set_own_free(void (*own_free)(void *));
+/* The same, unless one was set already (a first guess never overrides). */
+void bc_platform_offer_own_free(void (*own_free)(void *));
 /* Inside bc_internal_free's call to the allocator on this thread: a call
  * that comes back into the wrappers is the allocator continuing its chain. */
 extern __thread volatile int bc_freeing_own BC_TLS;

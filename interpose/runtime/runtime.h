@@ -124,14 +124,16 @@ void bc_runtimes_scan(int how);
  * answered by their return address meanwhile (constructors). */
 void bc_runtimes_loading(int count);
 /* The runtimes whose module lies in [LO, HI), as a set of bits (1 << rt):
- * a module being dlclose()d. Before, while its code exists, the caller
- * releases what they hold in the quarantine; after, when it is gone, the
- * caller makes their live BSTRs orphans, then calls bc_runtimes_closed,
- * which frees their slots. */
+ * a module being dlclose()d, whose runtimes release what they hold in the
+ * quarantine while their code exists (the caller does that). */
 unsigned bc_runtimes_in(uintptr_t lo, uintptr_t hi);
-void bc_runtimes_closed(uintptr_t lo, uintptr_t hi);
-/* A dlopen() failed: forget modules it had mapped and unmapped again. */
-void bc_runtimes_prune(void);
+/* The module in [LO, HI) is gone: each runtime living there has ORPHAN
+ * called with its index (its live BSTRs become orphans: the caller's
+ * records) before its slot is freed for the next runtime. */
+void bc_runtimes_closed(uintptr_t lo, uintptr_t hi, void (*orphan)(int rt));
+/* A dlopen() failed: forget modules it had mapped and unmapped again
+ * (ORPHAN as for bc_runtimes_closed). */
+void bc_runtimes_prune(void (*orphan)(int rt));
 /* A call was forwarded: the report says mode "forward". */
 void bc_runtime_note_forward(void);
 /* "forward" once any call was forwarded, else "own". */

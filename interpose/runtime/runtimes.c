@@ -422,7 +422,7 @@ unsigned bc_runtimes_in(uintptr_t lo, uintptr_t hi)
     return set;
 }
 
-void bc_runtimes_closed(uintptr_t lo, uintptr_t hi)
+void bc_runtimes_closed(uintptr_t lo, uintptr_t hi, void (*orphan)(int rt))
 {
     /* Whatever went, the loader's last entry may have been freed with it,
      * and a new module may come at the same addresses: look again at the
@@ -443,8 +443,9 @@ void bc_runtimes_closed(uintptr_t lo, uintptr_t hi)
     for (int rt = 1; rt < BC_RUNTIME_ORPHAN; rt++) {
         if (!overlaps(&bc_runtimes[rt], lo, hi))
             continue;
-        /* (its live BSTRs are orphans by now): the slot is free for the
-         * next runtime */
+        /* Its live BSTRs stay leaks with their stacks, never read again;
+         * then the slot is free for the next runtime. */
+        orphan(rt);
         pthread_mutex_lock(&publish_lock);
         for (int i = 0; i < local_count;)
             if (locals[i].runtime == rt) {
@@ -462,7 +463,7 @@ void bc_runtimes_closed(uintptr_t lo, uintptr_t hi)
     }
 }
 
-void bc_runtimes_prune(void)
+void bc_runtimes_prune(void (*orphan)(int rt))
 {
     local_module_t copy[MAX_LOCALS];
     pthread_mutex_lock(&publish_lock);
@@ -472,7 +473,7 @@ void bc_runtimes_prune(void)
     for (int i = 0; i < n; i++) {
         bc_module_t now;
         if (!bc_platform_module_of(copy[i].lo, &now) || now.lo != copy[i].lo)
-            bc_runtimes_closed(copy[i].lo, copy[i].hi);
+            bc_runtimes_closed(copy[i].lo, copy[i].hi, orphan);
     }
     pthread_mutex_lock(&publish_lock);
     unloads++;

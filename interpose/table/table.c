@@ -759,9 +759,16 @@ void bc_shard_drop(bc_shard_t *shard, bc_record_t *rec)
 
 /* Detach the oldest record of Q into OUT (its memory is released by the
  * caller after the unlock); false when OUT is full or Q empty. */
-static bool evict_oldest(bc_shard_t *shard, quarantine_ring_t *q, bc_evicted_t *out)
+static bool evict_oldest(bc_shard_t *shard, quarantine_ring_t *q, bc_evicted_t *out,
+                         const bc_record_t *keep)
 {
     if (out->count == BC_EVICT_MAX)
+        return false;
+    while (q->len > 0 && !q->head->rec[q->first]) /* slots left early */
+        ring_advance(shard, q);
+    /* never KEEP, the record being retired: holes counted in len could
+     * otherwise leave it the oldest with others still "behind" it */
+    if (q->len == 0 || q->head->rec[q->first] == keep)
         return false;
     bc_record_t *old = ring_pop(shard, q);
     if (!old)
@@ -792,13 +799,13 @@ bool bc_shard_retire(bc_shard_t *shard, bc_record_t *rec, bc_stack_id_t free_sta
         forget(shard, rec);
         return false;
     }
-    while (q->bytes > budget && q->len > 1 && evict_oldest(shard, q, out))
+    while (q->bytes > budget && q->len > 1 && evict_oldest(shard, q, out, rec))
         ;
     /* Rings whose threads have all exited are drained a record at a time. */
     for (unsigned r = 0; r < RINGS_PER_SHARD; r++)
         if (r != mine && shard->rings[r].len &&
             __atomic_load_n(&slot_users[r], __ATOMIC_RELAXED) == 0)
-            evict_oldest(shard, &shard->rings[r], out);
+            evict_oldest(shard, &shard->rings[r], out, rec);
     return true;
 }
 

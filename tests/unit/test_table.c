@@ -1000,17 +1000,88 @@ static int scenario_arena(void)
     return tap_done();
 }
 
+/* quarantine_kb=4 with two threads freeing: a ring's budget is 32 bytes,
+ * the shard's share 64. A record between the two is held alone; with a
+ * hole (a record dropped) still queued before it, it must not push itself
+ * out: holes count in a ring's length, and its eviction loop once took the
+ * retired record itself, which the caller then poisoned after it had
+ * gone. */
+static pthread_barrier_t holes_done;
+
+static void *second_user(void *arg)
+{
+    bc_bstr_t b = bc_own_alloc(NULL, 0, 0);
+    if (b && insert(b, 0, 1))
+        retire(b, 1); /* a ring user from its first free */
+    (void)arg;
+    pthread_barrier_wait(&holes_done); /* alive (a user) until the test ends */
+    return NULL;
+}
+
+static int scenario_holes(void)
+{
+    tap_plan(5);
+    pthread_t other;
+    if (pthread_barrier_init(&holes_done, NULL, 2) != 0 ||
+        pthread_create(&other, NULL, second_user, NULL) != 0)
+        return 1;
+    enum { POOL = 20000 };
+    bc_bstr_t *pool = calloc(POOL, sizeof *pool);
+    size_t n = 0;
+    bc_bstr_t x = bc_own_alloc(NULL, 0, 0), y = NULL, big = NULL;
+    if (!pool || !x)
+        return 1;
+    bc_shard_t *target = shard_of(x);
+    while (n < POOL && (!y || !big)) { /* two more in the same shard: 0 and 32 bytes */
+        bc_bstr_t b = bc_own_alloc(NULL, 0, y ? 32 : 0);
+        if (!b)
+            return 1;
+        if (shard_of(b) == target && !y)
+            y = b;
+        else if (shard_of(b) == target)
+            big = b;
+        else
+            pool[n++] = b;
+    }
+    if (!tap_ok(y && big, "three BSTRs in one shard"))
+        return tap_done();
+    tap_is_uint(bc_own_footprint(32), 48, "a 32-byte BSTR holds 48 bytes: over a ring's 32");
+    tap_ok(insert(x, 0, 2) && insert(y, 0, 3) && insert(big, 32, 4), "inserted");
+    retire(x, 5);
+    retire(y, 6);
+    bc_record_t *rec;
+    bc_shard_t *shard = bc_table_lock_find((uintptr_t)y, &rec);
+    if (rec)
+        bc_shard_drop(shard, rec); /* a hole at the ring's back: [x, hole] */
+    bc_table_unlock(shard);
+    BC_EVICTED(out);
+    shard = bc_table_lock_find((uintptr_t)big, &rec);
+    bool stays = rec && bc_shard_retire(shard, rec, 7, bc_own_footprint(32), &out);
+    bool gone = false;
+    for (unsigned i = 0; i < out.count; i++)
+        gone |= bc_record_bstr(&out.rec[i]) == (uintptr_t)big;
+    bc_table_unlock(shard);
+    bc_release_evicted(&out);
+    tap_ok(stays && !gone, "the record retired stays, alone, past the hole (stays %d, evicted %d)",
+           stays, gone);
+    rec = find((uintptr_t)big);
+    tap_ok(rec && rec->state == BC_FREED, "and is findable, freed");
+    pthread_barrier_wait(&holes_done);
+    pthread_join(other, NULL);
+    return tap_done();
+}
+
 int main(int argc, char **argv)
 {
     const char *scenario = argc > 1 ? argv[1] : "default";
     bc_options_parse(NULL);
     if (strcmp(scenario, "zero") == 0)
         bc_opt.quarantine_kb = 0;
-    else if (strcmp(scenario, "small") == 0)
+    else if (strcmp(scenario, "small") == 0 || strcmp(scenario, "holes") == 0)
         bc_opt.quarantine_kb = 4;
     else if (strcmp(scenario, "default") != 0 && strcmp(scenario, "threads") != 0 &&
              strcmp(scenario, "scale") != 0 && strcmp(scenario, "arena") != 0) {
-        fprintf(stderr, "usage: %s [default|zero|small|threads|scale|arena]\n", argv[0]);
+        fprintf(stderr, "usage: %s [default|zero|small|holes|threads|scale|arena]\n", argv[0]);
         return 2;
     }
     bc_table_init();
@@ -1018,6 +1089,8 @@ int main(int argc, char **argv)
         return scenario_zero();
     if (strcmp(scenario, "small") == 0)
         return scenario_small();
+    if (strcmp(scenario, "holes") == 0)
+        return scenario_holes();
     if (strcmp(scenario, "threads") == 0)
         return scenario_threads();
     if (strcmp(scenario, "scale") == 0)

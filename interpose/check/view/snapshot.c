@@ -39,14 +39,8 @@ bc_record_view_t bc_record_view(const bc_record_t *rec)
  * samples: own memory, always readable. */
 typedef struct side_copy {
     bc_side_view_t *views;
-    size_t n, cap;
+    size_t n, cap, seen;
 } side_copy_t;
-
-static void count_side(const bc_record_t *rec, void *arg)
-{
-    (void)rec;
-    ((side_copy_t *)arg)->cap++;
-}
 
 static void copy_side(const bc_record_t *rec, void *arg)
 {
@@ -56,17 +50,23 @@ static void copy_side(const bc_record_t *rec, void *arg)
         bc_sample_copy(&c->views[c->n].sample, rec);
         c->n++;
     }
+    c->seen++;
 }
 
+/* Sized by a first count, again larger when handlers made more meanwhile. */
 static bool take_side(bc_snapshot_t *s)
 {
-    side_copy_t c = {NULL, 0, 0};
-    bc_side_foreach_live(count_side, &c);
-    c.cap += 16; /* made meanwhile */
-    c.views = malloc(c.cap * sizeof *c.views);
-    if (!c.views)
-        return false;
-    bc_side_foreach_live(copy_side, &c);
+    side_copy_t c = {NULL, 0, 0, 0};
+    bc_side_foreach_live(copy_side, &c); /* (cap 0: counts only) */
+    do {
+        free(c.views);
+        c.cap = c.seen + 16;
+        c.n = c.seen = 0;
+        c.views = malloc(c.cap * sizeof *c.views);
+        if (!c.views)
+            return false;
+        bc_side_foreach_live(copy_side, &c);
+    } while (c.seen > c.cap);
     s->side = c.views;
     s->side_count = c.n;
     return true;
@@ -76,12 +76,9 @@ bool bc_snapshot_take(bc_snapshot_t *s, bool with_side)
 {
     memset(s, 0, sizeof *s);
     s->side_counts = bc_side_counts();
-    if (with_side && !take_side(s)) {
-        bc_table_lock_all();
-        s->counts = bc_table_counts();
-        bc_table_unlock_all();
-        return false;
-    }
+    if (with_side && !take_side(s)) /* (the table's copy may still fit) */
+        bc_warn("out of memory while copying the BSTRs signal handlers made; they are missing "
+                "from the report");
     copy_into_t c = {NULL, 0, 0};
     for (;;) {
         bc_table_lock_all();
