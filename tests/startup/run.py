@@ -127,5 +127,26 @@ def case_first_call_race(t):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def case_report_fork(t):
+    """A report says a finding, walking its access stack under the report's
+    lock, while another thread forks: the fork waits for the report, and
+    neither waits for ever (they deadlocked when the fork waited for
+    fork-unsafe work before taking the report's lock)."""
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = os.environ["BC_SHIM"]
+    env["BSTRCHECK_OPTIONS"] = "log_path=/dev/null:exitcode=0:mode=own"
+    proc = subprocess.Popen([PROG, "reports", "200"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        t.ok(False, "200 reports and 200 forks at once: no deadlock (timed out)", err[-2000:])
+        return
+    t.eq(proc.returncode, 0, "exits 0", err[-2000:])
+    t.ok("forked 200" in out, "200 children forked and reaped", out)
+
+
 if __name__ == "__main__":
     run_cases(globals())

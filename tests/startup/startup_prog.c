@@ -12,7 +12,10 @@
  *                            too); prints "made M"
  *   startup-prog forks N     N times fork, _exit in the child, wait; prints
  *                            the minor page faults of the loop, the
- *                            children's included ("faults F") */
+ *                            children's included ("faults F")
+ *   startup-prog reports N   a thread writes N reports (bstrcheck_report_now),
+ *                            each with a new overflow to say, while the main
+ *                            thread forks N times; prints "forked F" */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -154,6 +157,47 @@ static int forks(int n)
     return 0;
 }
 
+/* The report walks a stack under its lock (the access stack of a finding
+ * it says); a fork meanwhile must neither deadlock with it nor wait for
+ * ever. */
+static int reports_left;
+
+static void *reporter(void *arg)
+{
+    void (*report_now)(void) = NULL;
+    void *sym = dlsym(RTLD_DEFAULT, "bstrcheck_report_now");
+    memcpy(&report_now, &sym, sizeof sym);
+    (void)arg;
+    while (report_now && __atomic_load_n(&reports_left, __ATOMIC_RELAXED) > 0) {
+        char *b = sys_alloc(NULL, 4); /* 8 bytes at OLECHAR 2 */
+        if (b)
+            b[8 + 2] = 'X'; /* past the terminator: an overflow for the report */
+        report_now();
+        sys_free(b);
+        __atomic_sub_fetch(&reports_left, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static int reports(int n)
+{
+    pthread_t thread;
+    reports_left = n;
+    if (pthread_create(&thread, NULL, reporter, NULL) != 0)
+        return 1;
+    int forked = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        int status;
+        forked += pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status);
+    }
+    pthread_join(thread, NULL);
+    printf("forked %d\n", forked);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -163,6 +207,8 @@ int main(int argc, char **argv)
         return argc > 2 && find_sys() == 0 ? race(atoi(argv[2])) : 2;
     if (strcmp(argv[1], "forks") == 0)
         return argc > 2 ? forks(atoi(argv[2])) : 2;
+    if (strcmp(argv[1], "reports") == 0)
+        return argc > 2 && find_sys() == 0 ? reports(atoi(argv[2])) : 2;
     if (sys && (find_sys() != 0 || one_bstr() != 0))
         return 1;
     if (strcmp(argv[1], "fds") == 0)
