@@ -1068,6 +1068,10 @@ static int scenario_holes(void)
     tap_ok(rec && rec->state == BC_FREED, "and is findable, freed");
     pthread_barrier_wait(&holes_done);
     pthread_join(other, NULL);
+    bc_own_release(y, 0); /* dropped: its memory is the caller's */
+    for (size_t i = 0; i < n; i++)
+        bc_own_release(pool[i], bc_bstr_prefix(pool[i]));
+    free(pool);
     return tap_done();
 }
 
