@@ -91,6 +91,21 @@ def case_fork_faults(t):
     t.ok(shim - bare <= 9, f"a fork costs at most 9 page faults more than bare ({shim - bare:.1f})")
 
 
+def run_unless_hung(t, argv, env, timeout, what):
+    """Run ARGV; (proc, stdout, stderr), or (None, ...) after failing WHAT
+    when it is still running after TIMEOUT seconds (killed)."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return proc, out, err
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        t.ok(False, f"{what} (timed out)", err[-2000:])
+        return None, out, err
+
+
 def case_first_call_race(t):
     work = tempfile.mkdtemp(prefix="bstrcheck-startup-")
     try:
@@ -102,16 +117,10 @@ def case_first_call_race(t):
         # shim's dlopen of libunwind, hung or crashed about one child in a
         # few hundred: 20 rounds of 8 forks catch that most of the time.
         for round_ in range(20):
-            proc = subprocess.Popen([PROG, "race", "8"], env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
-            try:
-                out, err = proc.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-                t.ok(False, f"round {round_}: no deadlock (timed out)", err[-2000:])
-                return
-            if not t.eq(proc.returncode, 0, f"round {round_}: exits 0", out + err[-2000:]):
+            proc, out, err = run_unless_hung(t, [PROG, "race", "8"], env, 20,
+                                             f"round {round_}: no deadlock")
+            if not proc or not t.eq(proc.returncode, 0, f"round {round_}: exits 0",
+                                    out + err[-2000:]):
                 return
             t.ok("made 8" in out and "children failed 0" in out,
                  f"round {round_}: 8 threads made their first BSTR at once, 8 forked "
@@ -135,14 +144,9 @@ def case_report_fork(t):
     env = dict(os.environ)
     env["LD_PRELOAD"] = os.environ["BC_SHIM"]
     env["BSTRCHECK_OPTIONS"] = "log_path=/dev/null:exitcode=0:mode=own"
-    proc = subprocess.Popen([PROG, "reports", "200"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        t.ok(False, "200 reports and 200 forks at once: no deadlock (timed out)", err[-2000:])
+    proc, out, err = run_unless_hung(t, [PROG, "reports", "200"], env, 60,
+                                     "200 reports and 200 forks at once: no deadlock")
+    if not proc:
         return
     t.eq(proc.returncode, 0, "exits 0", err[-2000:])
     t.ok("forked 200" in out, "200 children forked and reaped", out)
