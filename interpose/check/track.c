@@ -296,7 +296,7 @@ typedef struct live_memo {
 } live_memo_t;
 /* Behind a pointer: the shim's static TLS must stay small, or it cannot be
  * dlopen()ed once other libraries have taken the spare static TLS. */
-static __thread live_memo_t *memo __attribute__((tls_model("initial-exec")));
+static __thread live_memo_t *memo BC_TLS;
 static pthread_key_t memo_key;
 static pthread_once_t memo_key_once = PTHREAD_ONCE_INIT;
 

@@ -45,7 +45,7 @@
  * through to what the process would have called without the shim.
  *
  * Re-entry. While the shim releases its own memory (bc_internal_free:
- * passing > 0 on the thread), a call that comes back into the wrappers is
+ * bc_freeing_own > 0 on the thread), a call that comes back into the wrappers is
  * the allocator ahead continuing its chain: it goes on unchecked, so it
  * never looks into the table (whose lock the caller may hold). The
  * wrappers' fast paths are unchanged: the real function, and errno as it
@@ -88,10 +88,6 @@ static volatile int watching = 1;
 /* Case (b): the wrappers are reached through patched GOT slots. */
 static int patching;
 
-/* dlsym calls back into free() while the next functions are resolved, and
- * the allocator continues its chain inside bc_internal_free (see above). */
-#define resolving bc_next_resolving()
-#define passing bc_freeing_own
 
 #define LOAD(var) __atomic_load_n(&(var), __ATOMIC_ACQUIRE)
 #define STORE(var, value) __atomic_store_n(&(var), (value), __ATOMIC_RELEASE)
@@ -152,7 +148,7 @@ NO_ASAN BC_EXPORT void free(void *p)
         return;
     free_fn_t real = LOAD(real_free);
     if (BC_UNLIKELY(!real)) {
-        if (resolving)
+        if (bc_next_resolving()) /* dlsym calling back */
             return;
         resolve();
         real = LOAD(real_free);
@@ -162,7 +158,7 @@ NO_ASAN BC_EXPORT void free(void *p)
      * made no Sys* call yet (the filter's pages stay untouched), nor
      * catch_free=0: straight to the C library */
     if (BC_LIKELY(bc_depth > 0 || !bc_armed || !bc_opt.catch_free ||
-                  !bc_table_may_hold((uintptr_t)p) || !watching || passing)) {
+                  !bc_table_may_hold((uintptr_t)p) || !watching || bc_freeing_own)) {
         real(p);
         return;
     }
@@ -179,13 +175,13 @@ NO_ASAN BC_EXPORT void *realloc(void *p, size_t size)
 {
     realloc_fn_t real = LOAD(real_realloc);
     if (BC_UNLIKELY(!real)) {
-        if (resolving)
+        if (bc_next_resolving()) /* dlsym calling back */
             return NULL;
         resolve();
         real = LOAD(real_realloc);
     }
     if (BC_LIKELY(!p || bc_depth > 0 || !bc_armed || !bc_opt.catch_free ||
-                  !bc_table_may_hold((uintptr_t)p) || !watching || passing))
+                  !bc_table_may_hold((uintptr_t)p) || !watching || bc_freeing_own))
         return real(p, size);
     int saved = errno;
     BC_GUARD_ENTER();

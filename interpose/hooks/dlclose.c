@@ -23,9 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define real_dlopen (bc_next.dlopen)
-#define real_dlclose (bc_next.dlclose)
-
 static bool resolved(void)
 {
     /* (dlopen is published before dlclose: state one, the other is there) */
@@ -42,7 +39,7 @@ static bool resolved(void)
 
 static void *dlopen_as_caller(const char *file, int mode, uintptr_t caller)
 {
-    return bc_platform_dlopen_for(real_dlopen, real_dlclose, file, mode, caller);
+    return bc_platform_dlopen_for(bc_next.dlopen, bc_next.dlclose, file, mode, caller);
 }
 
 static void loading_done(int *token)
@@ -97,7 +94,7 @@ BC_NOINLINE static int close_watched(void *handle, int caller_errno)
         bc_stack_cache_invalidate(); /* cached stacks may end in its code */
     }
     errno = caller_errno;
-    int result = real_dlclose(handle);
+    int result = bc_next.dlclose(handle);
     int errno_was = errno;
     bc_module_t now;
     /* still there (other references, RTLD_NODELETE) or gone */
@@ -124,5 +121,5 @@ BC_EXPORT int dlclose(void *handle)
     errno = saved_errno;
     if (bc_ready && !bc_finished && bc_depth == 0 && raw != 0)
         return close_watched(handle, saved_errno);
-    return real_dlclose(handle);
+    return bc_next.dlclose(handle);
 }

@@ -30,7 +30,7 @@ typedef unsigned int bc_uint_t;
 
 /* errno's address, once per thread: the same for the thread's life, and
  * asking for it costs a call through the PLT. */
-static __thread int *errno_at __attribute__((tls_model("initial-exec")));
+static __thread int *errno_at BC_TLS;
 
 static inline int *my_errno(void)
 {

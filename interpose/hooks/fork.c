@@ -16,7 +16,7 @@
  * it may hold one of them, and waiting for it would never end. While it
  * holds them, the thread counts as inside the shim (bc_depth), so that a
  * signal handler's Sys* call takes the lock-free path (nested.c). */
-static __thread bool fork_locked __attribute__((tls_model("initial-exec")));
+static __thread bool fork_locked BC_TLS;
 
 /* Until the first Sys* call (bc_armed), the depot, the events and the
  * side table are unused: a fork neither locks nor resets them, which keeps

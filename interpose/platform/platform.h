@@ -66,9 +66,6 @@ void *bc_platform_dlopen_for(void *(*real_dlopen)(const char *, int),
                              int (*real_dlclose)(void *), const char *file, int mode,
                              uintptr_t caller);
 
-/* The extent [LO, HI) of the loaded module whose segments hold ADDR. */
-bool bc_module_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
-
 /* ------------------------------------------- "next_linux.c": the real functions */
 /* The C library's functions the shim wraps, and where it passes calls on:
  * the next definition after the shim (RTLD_NEXT). One list, resolved in
@@ -121,6 +118,8 @@ typedef enum { BC_SEGMENTS_CODE, BC_SEGMENTS_DATA } bc_segments_t;
 unsigned long long bc_platform_segments(bc_segments_t which,
                                         bool (*fn)(uintptr_t lo, uintptr_t hi, void *arg),
                                         void *arg);
+/* The extent [LO, HI) of the loaded module whose segments hold ADDR. */
+bool bc_module_range(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 /* The module a dlopen() handle refers to: the extent of its segments. */
 bool bc_platform_handle_extent(void *handle, uintptr_t *lo, uintptr_t *hi);
 /* The interrupted instruction of a signal handler's context (0: unknown). */

@@ -33,7 +33,6 @@ const char *const bc_fn_names[BC_FN_COUNT] = {
     BC_SYS_FUNCTIONS(FN_NAME)
 #undef FN_NAME
 };
-#define fn_names bc_fn_names
 
 #define MAX_MODULES 256
 #define MAX_LOCALS 64
@@ -176,17 +175,17 @@ static void look_for_global(void)
     void *fn[BC_FN_COUNT];
     /* SysFreeString first: in most processes there is none, and each failed
      * lookup costs the dynamic linker a formatted error message */
-    fn[BC_FN_FREE] = bc_platform_next_symbol(fn_names[BC_FN_FREE]);
+    fn[BC_FN_FREE] = bc_platform_next_symbol(bc_fn_names[BC_FN_FREE]);
     if (!fn[BC_FN_FREE])
         return;
     for (int i = 0; i < BC_FN_COUNT; i++)
         if (i != BC_FN_FREE)
-            fn[i] = bc_platform_next_symbol(fn_names[i]);
+            fn[i] = bc_platform_next_symbol(bc_fn_names[i]);
     bc_module_t m;
     if (!is_runtime(fn) || !bc_platform_module_of((uintptr_t)fn[BC_FN_FREE], &m))
         return;
     warn_if_symbolic(&m);
-    const char *version = bc_platform_symbol_version(&m, fn_names[BC_FN_FREE]);
+    const char *version = bc_platform_symbol_version(&m, bc_fn_names[BC_FN_FREE]);
     char version_text[sizeof global_version];
     snprintf(version_text, sizeof version_text, "%s", version ? version : "");
     module_name_t name = name_of(&m);
@@ -203,7 +202,7 @@ static void look_for_global(void)
  * RT's entry points. */
 static int patch_to_runtime(const bc_module_t *m, int rt)
 {
-    bc_patch_t patch = {fn_names, entries[rt], NULL, BC_FN_COUNT, shim_lo, shim_hi};
+    bc_patch_t patch = {bc_fn_names, entries[rt], NULL, BC_FN_COUNT, shim_lo, shim_hi};
     return bc_platform_patch_calls(m, &patch);
 }
 
@@ -328,10 +327,10 @@ void bc_runtimes_scan(int how)
             continue;
         void *fn[BC_FN_COUNT];
         for (int k = 0; k < BC_FN_COUNT; k++)
-            fn[k] = bc_platform_module_symbol(m, fn_names[k]);
+            fn[k] = bc_platform_module_symbol(m, bc_fn_names[k]);
         if (is_runtime(fn))
             warn_if_symbolic(m);
-        const char *version = bc_platform_symbol_version(m, fn_names[BC_FN_FREE]);
+        const char *version = bc_platform_symbol_version(m, bc_fn_names[BC_FN_FREE]);
         if (is_runtime(fn) && global != BC_RUNTIME_OWN &&
             (!version || strcmp(version, global_version) == 0))
             fn[BC_FN_FREE] = NULL; /* its references bind to the global runtime */

@@ -276,8 +276,8 @@ static const address_range_t *find_exec(const exec_snapshot_t *snap, uintptr_t p
 
 /* This thread's last two hits (a walk alternates between a program and
  * its libraries), and its stack's bounds. */
-static __thread address_range_t last_exec[2] __attribute__((tls_model("initial-exec")));
-static __thread address_range_t thread_stack __attribute__((tls_model("initial-exec")));
+static __thread address_range_t last_exec[2] BC_TLS;
+static __thread address_range_t thread_stack BC_TLS;
 
 static bool is_code(uintptr_t pc)
 {

@@ -53,8 +53,8 @@ typedef struct thread_cache {
     cache_entry_t entries[CACHE_ENTRIES];
 } thread_cache_t;
 
-static __thread thread_cache_t *cache __attribute__((tls_model("initial-exec")));
-static __thread bool cache_failed __attribute__((tls_model("initial-exec")));
+static __thread thread_cache_t *cache BC_TLS;
+static __thread bool cache_failed BC_TLS;
 
 static unsigned generation;         /* bumped by dlclose */
 static bool libunwind_cache_off;    /* a self-check failed */
